@@ -1,0 +1,48 @@
+"""``her2cnv count``: fragments per bin from one BAM/CRAM."""
+import logging
+
+from .. import counts, io
+from .progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers, common):
+    parser = subparsers.add_parser("count", parents=[common], help="count fragments per bin",
+                                   description="Count each fragment once (a proper pair at its midpoint, a "
+                                               "single-end read at its leftmost base) into the bins, with "
+                                               "per-reason QC of the records left out.")
+    parser.add_argument("bam", help="coordinate-sorted BAM, CRAM or SAM")
+    parser.add_argument("--bins", required=True, help="bins TSV from 'her2cnv bins'")
+    parser.add_argument("-o", "--output", required=True, help="counts TSV to write (.gz to compress)")
+    parser.add_argument("--sample", help="sample name (default: the @RG SM tag, else the file name)")
+    parser.add_argument("--reference", help="reference FASTA (required for CRAM)")
+    parser.add_argument("--min-mapq", type=int, default=counts.CountFilters.min_mapq,
+                        help="minimum mapping quality (default %(default)s)")
+    parser.add_argument("--exclude-flags", type=lambda text: int(text, 0), default=counts.DEFAULT_EXCLUDE_FLAGS,
+                        help="records with any of these SAM flag bits are left out "
+                             "(default 0x%(default)X: unmapped, secondary, QC-fail, duplicate, supplementary)")
+    parser.add_argument("--fragment-length", metavar="MIN-MAX",
+                        help="count only fragments in this length window, e.g. 90-150 (default: all lengths)")
+    parser.add_argument("--short-length", metavar="MIN-MAX", default="90-150",
+                        help="window for the short-fragment channel (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="BGZF decompression threads (default %(default)s)")
+    parser.set_defaults(handler=run)
+
+
+def run(args):
+    bins, _ = io.read_bins(args.bins)
+    window = counts.parse_length_window(args.fragment_length, "--fragment-length") if args.fragment_length else (0, counts.NO_MAXIMUM)
+    short = counts.parse_length_window(args.short_length, "--short-length")
+    filters = counts.CountFilters(min_mapq=args.min_mapq, exclude_flags=args.exclude_flags,
+                                  min_length=window[0], max_length=window[1], short_min=short[0], short_max=short[1])
+    bar = progress_bar(args, f"counting {args.bam}")
+    try:
+        result = counts.count_bam(args.bam, bins, filters, reference=args.reference, threads=args.threads,
+                                  sample=args.sample, progress=bar,
+                                  assembly_lengths=io.load_assembly(bins.assembly).contig_lengths)
+    finally:
+        bar.close()
+    if result.outcomes["fragments_counted"] == 0:
+        log.warning("%s: no fragment passed the filters (see the outcomes in %s)", args.bam, args.output)
+    io.write_counts(args.output, result)

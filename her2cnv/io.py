@@ -1,0 +1,374 @@
+"""Every file her2cnv reads or writes, except the BAM loop in ``counts``.
+
+Outputs are written to a temporary name in the destination directory and renamed
+when complete, so a failed or interrupted command never leaves a partial file
+under the final name. Tables are TSV with a commented header of ``#key=value``
+lines (values are JSON) that carries the format version and provenance.
+Malformed input raises ``InputError`` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io as _io
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import Her2CnvError, InputError
+from .types import COUNT_OUTCOMES, Assembly, Bins, FragmentCounts, check_safe_name
+from .version import __version__
+
+BINS_FORMAT = "her2cnv.bins/1"
+COUNTS_FORMAT = "her2cnv.counts/1"
+ASSEMBLY_DIRS = {"GRCh38": "grch38", "GRCh37": "grch37"}
+
+
+# ---------------------------------------------------------------- atomic output
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise Her2CnvError(f"{path}: output directory {directory} does not exist")
+    temporary = directory / f".{path.name}.tmp{os.getpid()}"
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as error:
+        raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text atomically; gzip (reproducibly: no name, no timestamp) if the name ends in .gz."""
+    data = text.encode()
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    with atomic_output(path) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+
+
+def make_directory(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise Her2CnvError(f"{path}: cannot create output directory ({error.strerror})") from error
+    if not os.access(path, os.W_OK):
+        raise Her2CnvError(f"{path}: output directory is not writable")
+    return path
+
+
+def output_path(directory: str | os.PathLike, name: str, suffix: str) -> Path:
+    """``directory/name.suffix``, refusing names that could escape the directory."""
+    try:
+        check_safe_name(name)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return Path(directory) / f"{name}.{suffix}"
+
+
+# ---------------------------------------------------------------- reading helpers
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a text file (gzip by content), with clear errors for missing or binary files."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a file") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            raise InputError(f"{path}: corrupt or truncated gzip ({error})") from None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file") from None
+
+
+def split_header(path, text: str, expected_format: str) -> tuple[dict, str]:
+    """Split ``#key=json`` header lines from the table body and check the format line."""
+    header: dict = {}
+    lines = text.splitlines(keepends=True)
+    n = 0
+    for n, line in enumerate(lines):
+        if not line.startswith("#"):
+            break
+        key, sep, value = line[1:].rstrip("\n").partition("=")
+        if not sep:
+            continue
+        try:
+            header[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise InputError(f"{path}: header line {n + 1} is not valid ({line.strip()[:60]!r})") from None
+    else:
+        n = len(lines)
+    found = header.get("format")
+    if found is None:
+        raise InputError(f"{path}: not a her2cnv file (no '#format=' header; expected {expected_format})")
+    kind, _, version = str(found).partition("/")
+    expected_kind, _, expected_version = expected_format.partition("/")
+    if kind != expected_kind:
+        raise InputError(f"{path}: is a {kind} file, expected {expected_kind}")
+    if not version.isdigit() or int(version) > int(expected_version):
+        raise InputError(
+            f"{path}: format version {version} is newer than this her2cnv ({__version__}) reads "
+            f"({expected_format}); upgrade her2cnv"
+        )
+    return header, "".join(lines[n:])
+
+
+def format_header(fields: dict) -> str:
+    return "".join(f"#{key}={json.dumps(value, sort_keys=True, separators=(',', ':'))}\n"
+                   for key, value in fields.items())
+
+
+def read_table(path, body: str, columns: dict[str, type]) -> pd.DataFrame:
+    """Parse a TSV body whose first line names the columns; check the required ones and their types."""
+    try:
+        frame = pd.read_csv(_io.StringIO(body), sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise InputError(f"{path}: malformed table ({str(error).strip().splitlines()[0]})") from None
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    for name, kind in columns.items():
+        if kind is str:
+            continue
+        try:
+            frame[name] = pd.to_numeric(frame[name].mask(frame[name].isin(["", "NA"])), errors="raise")
+            if kind is int:
+                if frame[name].isna().any() or not np.all(frame[name] == np.floor(frame[name])):
+                    raise ValueError
+                frame[name] = frame[name].astype(np.int64)
+        except (ValueError, TypeError):
+            raise InputError(f"{path}: column {name} holds values that are not {kind.__name__}s") from None
+    return frame
+
+
+def file_fingerprint(path: str | os.PathLike, span: int = 1 << 20) -> dict:
+    """A cheap identity for large inputs: size plus sha256 of the first and last MiB.
+
+    A full checksum would read a multi-gigabyte BAM a second time; small files
+    (<= 2 MiB) are hashed whole, so for them this is the file's sha256.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if size <= 2 * span:
+            digest.update(handle.read())
+            method = "sha256"
+        else:
+            digest.update(handle.read(span))
+            handle.seek(size - span)
+            digest.update(handle.read(span))
+            method = "sha256 of first and last MiB"
+    return {"path": str(path), "size": size, "checksum": digest.hexdigest(), "checksum_method": method}
+
+
+# ---------------------------------------------------------------- reference data
+
+def _reference_file(relative: str):
+    return resources.files("her2cnv.reference").joinpath(relative)
+
+
+def load_assembly(name: str) -> Assembly:
+    """Read one build's contig table, amplicon genes and fine-bin locus from ``reference/``."""
+    directory = ASSEMBLY_DIRS[name]
+    lengths, arms = {}, {}
+    for line in _reference_file(f"{directory}/contigs.{directory}.tsv").read_text().splitlines():
+        if line and not line.startswith("#"):
+            contig, length, arm = line.split("\t")
+            lengths[contig] = int(length)
+            arms[contig] = int(arm)
+    genes = [line.split("\t") for line in
+             _reference_file(f"{directory}/erbb2_amplicon_genes.{directory}.bed").read_text().splitlines()
+             if line and not line.startswith("#")]
+    locus = next(line.split("\t") for line in
+                 _reference_file(f"{directory}/erbb2_locus.{directory}.bed").read_text().splitlines()
+                 if line and not line.startswith("#"))
+    return Assembly(
+        name=name,
+        contig_lengths=lengths,
+        arm_boundaries=arms,
+        gene_names=tuple(g[3] for g in genes),
+        gene_starts=np.array([int(g[1]) for g in genes], dtype=np.int64),
+        gene_ends=np.array([int(g[2]) for g in genes], dtype=np.int64),
+        gene_is_core=np.array([g[4] == "core" for g in genes]),
+        locus=(locus[0], int(locus[1]), int(locus[2])),
+    )
+
+
+def load_assemblies() -> list[Assembly]:
+    return [load_assembly(name) for name in ASSEMBLY_DIRS]
+
+
+# ---------------------------------------------------------------- FASTA and BED
+
+def _open_fasta(path):
+    import pysam
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such FASTA file")
+    try:
+        return pysam.FastaFile(str(path))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot open as an indexed FASTA ({error}); "
+                         "index it with 'samtools faidx'") from None
+
+
+def read_fasta_lengths(path) -> dict[str, int]:
+    with _open_fasta(path) as fasta:
+        return dict(zip(fasta.references, fasta.lengths))
+
+
+def read_fasta_composition(path, chrom: np.ndarray, start: np.ndarray, end: np.ndarray):
+    """GC fraction of the non-N bases and N fraction of each interval (NaN GC where all N)."""
+    gc = np.full(len(chrom), np.nan)
+    n_fraction = np.ones(len(chrom))
+    with _open_fasta(path) as fasta:
+        for i, (c, s, e) in enumerate(zip(chrom.tolist(), start.tolist(), end.tolist())):
+            sequence = fasta.fetch(c, s, e).upper()
+            if len(sequence) != e - s:
+                raise InputError(f"{path}: contig {c} is shorter than bin {c}:{s}-{e}")
+            n_bases = sequence.count("N")
+            called = len(sequence) - n_bases
+            n_fraction[i] = n_bases / len(sequence)
+            if called:
+                gc[i] = (sequence.count("G") + sequence.count("C")) / called
+    return gc, n_fraction
+
+
+def read_bed(path) -> pd.DataFrame:
+    """Read BED intervals (chrom, start, end[, name]); refuse malformed lines with their number."""
+    text = read_text(path)
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) < 3:
+            raise InputError(f"{path}: line {number} has {len(fields)} tab-separated field(s), BED needs 3")
+        try:
+            start, end = int(fields[1]), int(fields[2])
+        except ValueError:
+            raise InputError(f"{path}: line {number}: start and end must be integers") from None
+        if start < 0 or end <= start:
+            raise InputError(f"{path}: line {number}: interval {fields[0]}:{start}-{end} is empty or negative")
+        rows.append((fields[0], start, end, fields[3] if len(fields) > 3 else ""))
+    if not rows:
+        raise InputError(f"{path}: no intervals")
+    return pd.DataFrame(rows, columns=["chrom", "start", "end", "name"])
+
+
+# ---------------------------------------------------------------- bins
+
+BIN_COLUMNS = {"chrom": str, "start": int, "end": int, "kind": str, "gene": str, "gc": float, "n_fraction": float}
+
+
+def _bins_table(bins: Bins) -> pd.DataFrame:
+    return pd.DataFrame({
+        "chrom": bins.chrom, "start": bins.start, "end": bins.end, "kind": bins.kind,
+        "gene": bins.gene, "gc": np.round(bins.gc, 6), "n_fraction": np.round(bins.n_fraction, 6),
+    })
+
+
+def _bins_from_table(path, frame: pd.DataFrame, assembly: str) -> Bins:
+    try:
+        return Bins(
+            chrom=frame["chrom"].to_numpy(dtype=object).astype(str),
+            start=frame["start"].to_numpy(np.int64),
+            end=frame["end"].to_numpy(np.int64),
+            kind=frame["kind"].to_numpy(dtype=object).astype(str),
+            gene=frame["gene"].to_numpy(dtype=object).astype(str),
+            gc=frame["gc"].to_numpy(np.float64),
+            n_fraction=frame["n_fraction"].to_numpy(np.float64),
+            assembly=assembly,
+        )
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def write_bins(path, bins: Bins, provenance: dict) -> None:
+    header = format_header({"format": BINS_FORMAT, "assembly": bins.assembly,
+                            "bins_checksum": bins.checksum, "provenance": provenance})
+    write_text(path, header + _bins_table(bins).to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+def read_bins(path) -> tuple[Bins, dict]:
+    header, body = split_header(path, read_text(path), BINS_FORMAT)
+    if header.get("assembly") not in ASSEMBLY_DIRS:
+        raise InputError(f"{path}: header names no known assembly (got {header.get('assembly')!r})")
+    bins = _bins_from_table(path, read_table(path, body, BIN_COLUMNS), header["assembly"])
+    if header.get("bins_checksum") not in (None, bins.checksum):
+        raise InputError(f"{path}: the bins do not match the checksum in the header (edited by hand?)")
+    return bins, header
+
+
+# ---------------------------------------------------------------- counts
+
+def write_counts(path, counts: FragmentCounts) -> None:
+    header = format_header({
+        "format": COUNTS_FORMAT,
+        "sample": counts.sample,
+        "assembly": counts.bins.assembly,
+        "bins_checksum": counts.bins.checksum,
+        "outcomes": counts.outcomes,
+        "fragment_length_mode": counts.fragment_length_mode,
+        "duplicate_fraction": None if counts.duplicate_fraction is None else round(counts.duplicate_fraction, 6),
+        "fragment_length_histogram": counts.fragment_length_histogram.tolist(),
+        "provenance": counts.metadata,
+    })
+    table = _bins_table(counts.bins)
+    table["count"] = counts.count
+    table["short_count"] = counts.short_count
+    write_text(path, header + table.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+def read_counts(path) -> FragmentCounts:
+    header, body = split_header(path, read_text(path), COUNTS_FORMAT)
+    for key in ("sample", "assembly", "bins_checksum", "outcomes", "fragment_length_histogram"):
+        if key not in header:
+            raise InputError(f"{path}: header lacks '{key}' (truncated or edited file?)")
+    frame = read_table(path, body, {**BIN_COLUMNS, "count": int, "short_count": int})
+    if header["assembly"] not in ASSEMBLY_DIRS:
+        raise InputError(f"{path}: unknown assembly {header['assembly']!r}")
+    bins = _bins_from_table(path, frame, header["assembly"])
+    if bins.checksum != header["bins_checksum"]:
+        raise InputError(f"{path}: rows do not match the bins checksum in the header (truncated or edited file?)")
+    if (frame["count"] < 0).any() or (frame["short_count"] < 0).any():
+        raise InputError(f"{path}: negative counts")
+    outcomes = header["outcomes"]
+    if not isinstance(outcomes, dict) or set(outcomes) != set(COUNT_OUTCOMES):
+        raise InputError(f"{path}: header 'outcomes' is incomplete")
+    try:
+        return FragmentCounts(
+            sample=check_safe_name(str(header["sample"])),
+            bins=bins,
+            count=frame["count"].to_numpy(np.int64),
+            short_count=frame["short_count"].to_numpy(np.int64),
+            outcomes={k: int(outcomes[k]) for k in COUNT_OUTCOMES},
+            fragment_length_histogram=np.asarray(header["fragment_length_histogram"], dtype=np.int64),
+            metadata=header.get("provenance", {}),
+        )
+    except (ValueError, TypeError) as error:
+        raise InputError(f"{path}: {error}") from None

@@ -1,0 +1,153 @@
+"""The data that flows between stages: frozen dataclasses of equal-length numpy arrays.
+
+Each type checks its own invariants once, when built, so later code can trust
+them. Coordinates are 0-based half-open everywhere inside her2cnv; ``io``
+converts at the edges. This module imports nothing else from her2cnv.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_safe_name(name: str, what: str = "sample name") -> str:
+    """Return ``name`` if it is safe as a file-name component, else raise ValueError.
+
+    Sample and patient names become output file names, so they must not contain
+    path separators, start with a dot or be empty.
+    """
+    if not SAFE_NAME.match(name or ""):
+        raise ValueError(
+            f"{what} {name!r} is not safe as a file name: use letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit (at most 128 characters)"
+        )
+    return name
+
+
+@dataclass(frozen=True, eq=False)
+class Assembly:
+    """A genome build: contig lengths, arm boundaries and the 17q12 amplicon genes."""
+
+    name: str  # "GRCh38" or "GRCh37"
+    contig_lengths: dict[str, int]  # UCSC-style names
+    arm_boundaries: dict[str, int]  # p/q boundary (centromere) per contig
+    gene_names: tuple[str, ...]
+    gene_starts: np.ndarray  # on chr17, 0-based
+    gene_ends: np.ndarray
+    gene_is_core: np.ndarray  # bool: PGAP3-ERBB2-MIEN1-GRB7
+    locus: tuple[str, int, int]  # region tiled with fine bins
+
+    def gene_span(self, gene: str) -> tuple[int, int]:
+        i = self.gene_names.index(gene)
+        return int(self.gene_starts[i]), int(self.gene_ends[i])
+
+
+BIN_KINDS = ("genome", "locus", "target", "offtarget")
+
+
+@dataclass(frozen=True, eq=False)
+class Bins:
+    """Genomic bins in file order; per contig sorted and non-overlapping."""
+
+    chrom: np.ndarray  # str
+    start: np.ndarray  # int64
+    end: np.ndarray  # int64
+    kind: np.ndarray  # str, one of BIN_KINDS
+    gene: np.ndarray  # str: comma-joined amplicon genes overlapped, "" for none
+    gc: np.ndarray  # float64: GC fraction of non-N bases, NaN if all N
+    n_fraction: np.ndarray  # float64
+    assembly: str
+
+    def __post_init__(self):
+        n = len(self.chrom)
+        for name in ("start", "end", "kind", "gene", "gc", "n_fraction"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"bins: column {name} has {len(getattr(self, name))} rows, expected {n}")
+        if n == 0:
+            raise ValueError("bins: no bins")
+        if np.any(self.start < 0) or np.any(self.end <= self.start):
+            i = int(np.flatnonzero((self.start < 0) | (self.end <= self.start))[0])
+            raise ValueError(f"bins: bin {self.describe(i)} has start >= end or a negative start")
+        same = self.chrom[1:] == self.chrom[:-1]
+        overlapping = same & (self.start[1:] < self.end[:-1])
+        if np.any(overlapping):
+            i = int(np.flatnonzero(overlapping)[0]) + 1
+            raise ValueError(f"bins: bin {self.describe(i)} overlaps or precedes the bin before it")
+        changes = self.chrom[np.r_[True, ~same]]
+        if len(set(changes.tolist())) != len(changes):
+            raise ValueError("bins: the bins of each contig must be contiguous in the file")
+        unknown = set(np.unique(self.kind).tolist()) - set(BIN_KINDS)
+        if unknown:
+            raise ValueError(f"bins: unknown bin kind(s) {sorted(unknown)}")
+
+    def __len__(self) -> int:
+        return len(self.chrom)
+
+    def describe(self, i: int) -> str:
+        return f"{self.chrom[i]}:{int(self.start[i])}-{int(self.end[i])}"
+
+    @property
+    def contigs(self) -> list[str]:
+        """Contig names in file order."""
+        _, first = np.unique(self.chrom, return_index=True)
+        return [str(self.chrom[i]) for i in sorted(first)]
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the coordinates and assembly: equal checksums mean interchangeable bins."""
+        digest = hashlib.sha256(self.assembly.encode())
+        for c, s, e in zip(self.chrom.tolist(), self.start.tolist(), self.end.tolist()):
+            digest.update(f"{c}\t{s}\t{e}\n".encode())
+        return digest.hexdigest()
+
+
+# The order of per-record outcomes that the counter tallies (cext/_counts.pyx fills them in this order).
+COUNT_OUTCOMES = (
+    "records_seen",
+    "unmapped",
+    "secondary",
+    "supplementary",
+    "qc_fail",
+    "duplicate",
+    "other_excluded_flag",
+    "low_mapq",
+    "improper_pair",
+    "mate_of_counted_fragment",
+    "outside_fragment_length",
+    "outside_bins",
+    "fragments_counted",
+    "duplicate_flagged_primary",
+    "mapped_primary",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class FragmentCounts:
+    """Per-bin fragment counts of one sample, with the sample-level QC of the pass that made them."""
+
+    sample: str
+    bins: Bins
+    count: np.ndarray  # int64 per bin: fragments in the length window
+    short_count: np.ndarray  # int64 per bin: fragments in the short window (tumour-enriched)
+    outcomes: dict[str, int]  # COUNT_OUTCOMES -> number of records
+    fragment_length_histogram: np.ndarray  # int64; index = length in bp, last slot = that length or longer
+    metadata: dict = field(default_factory=dict)  # provenance: version, filters, input, bins checksum
+
+    def __post_init__(self):
+        if len(self.count) != len(self.bins) or len(self.short_count) != len(self.bins):
+            raise ValueError(f"counts for {self.sample}: {len(self.count)} rows but {len(self.bins)} bins")
+
+    @property
+    def fragment_length_mode(self) -> int | None:
+        hist = self.fragment_length_histogram[:-1]
+        return int(np.argmax(hist)) if hist.sum() else None
+
+    @property
+    def duplicate_fraction(self) -> float | None:
+        mapped = self.outcomes.get("mapped_primary", 0)
+        return self.outcomes.get("duplicate_flagged_primary", 0) / mapped if mapped else None

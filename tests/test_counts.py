@@ -1,0 +1,236 @@
+"""The compiled counter against hand-checked expectations and an independent slow pysam path.
+
+BAMs are built at test time from SAM text: ``tests/data/edge_cases.sam`` (each
+record a named case) and a seeded random SAM that mixes every flag, MAPQ and
+fragment length the filters look at.
+"""
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from her2cnv.bins import canonical_contig
+from her2cnv.counts import NO_MAXIMUM, CountFilters, count_bam
+from her2cnv.errors import InputError
+from her2cnv.types import COUNT_OUTCOMES, Bins
+
+DATA = Path(__file__).parent / "data"
+CONTIGS = {"chr1": 12000, "chr2": 11000, "chr3": 5000, "chr4": 8000}
+
+
+def make_bins(prefix="chr"):
+    """chr1: 1 kb bins over [0, 10000) but none over [5000, 6000); chr2: 1 kb bins over [0, 10000);
+    chr4: two bins and no reads; chr3 is not binned."""
+    rows = [("1", s, s + 1000) for s in range(0, 10000, 1000) if s != 5000]
+    rows += [("2", s, s + 1000) for s in range(0, 10000, 1000)]
+    rows += [("4", 0, 4000), ("4", 4000, 8000)]
+    n = len(rows)
+    return Bins(chrom=np.array([prefix + c for c, _, _ in rows]), start=np.array([s for _, s, _ in rows]),
+                end=np.array([e for _, _, e in rows]), kind=np.full(n, "genome"), gene=np.full(n, ""),
+                gc=np.full(n, 0.5), n_fraction=np.zeros(n), assembly="GRCh38")
+
+
+def sam_to_bam(sam: Path, bam: Path) -> Path:
+    pysam.sort("-o", str(bam), "--no-PG", str(sam))
+    pysam.index(str(bam))
+    return bam
+
+
+@pytest.fixture(scope="module")
+def edge_bam(tmp_path_factory):
+    return sam_to_bam(DATA / "edge_cases.sam", tmp_path_factory.mktemp("edge") / "edge.bam")
+
+
+def write_random_sam(path: Path, seed: int, n_fragments: int = 6000) -> Path:
+    """Pairs, single reads and unmapped records with random flags, MAPQ and lengths."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n_fragments):
+        contig = str(rng.choice(["chr1", "chr2", "chr3", "chr4"], p=[0.45, 0.35, 0.1, 0.1]))
+        length = int(rng.choice([int(rng.integers(30, 400)), 89, 90, 150, 151, 1200]))
+        start = int(rng.integers(0, CONTIGS[contig] - max(length, 60)))
+        extra = int(rng.choice([0, 0, 0, 0x400, 0x200, 0x100, 0x800]))
+        mapq = int(rng.choice([0, 19, 20, 21, 60, 60]))
+        kind = rng.choice(["pair", "pair", "pair", "single", "improper"])
+        read_length = min(50, length)
+        if kind == "pair":
+            mate = start + length - read_length
+            lines.append((f"f{i}", 0x1 | 0x2 | 0x20 | 0x40 | extra, contig, start + 1, mapq, f"{read_length}M", "=", mate + 1, length))
+            lines.append((f"f{i}", 0x1 | 0x2 | 0x10 | 0x80 | extra, contig, mate + 1, int(rng.choice([mapq, 60])), f"{read_length}M", "=", start + 1, -length))
+        elif kind == "single":
+            lines.append((f"f{i}", int(rng.choice([0, 0x10])) | extra, contig, start + 1, mapq, "50M", "*", 0, 0))
+        else:
+            lines.append((f"f{i}", 0x1 | 0x40 | extra, contig, start + 1, mapq, "50M", "=", start + 301, 350))
+    lines += [(f"u{i}", 0x4, "*", 0, 0, "*", "*", 0, 0) for i in range(20)]
+    with open(path, "w") as handle:
+        handle.write("@HD\tVN:1.6\tSO:unsorted\n")
+        for contig, length in CONTIGS.items():
+            handle.write(f"@SQ\tSN:{contig}\tLN:{length}\n")
+        handle.write("@RG\tID:r\tSM:RANDOM\n")
+        for row in lines:
+            handle.write("\t".join(map(str, row)) + "\t*\t*\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def random_bam(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("random")
+    return sam_to_bam(write_random_sam(directory / "random.sam", seed=7), directory / "random.bam")
+
+
+def slow_count(path, bins: Bins, filters: CountFilters):
+    """An independent counter: pysam AlignedSegment objects and a linear scan over the bins."""
+    counts = np.zeros(len(bins), dtype=np.int64)
+    short = np.zeros(len(bins), dtype=np.int64)
+    histogram = np.zeros(1001, dtype=np.int64)
+    window = filters.min_length > 0 or filters.max_length < NO_MAXIMUM
+    by_contig = {}
+    for i, contig in enumerate(bins.chrom):
+        by_contig.setdefault(canonical_contig(str(contig)), []).append(i)
+    with pysam.AlignmentFile(str(path)) as alignments:
+        for read in alignments.fetch(until_eof=True):
+            if read.flag & filters.exclude_flags or read.is_unmapped:
+                continue
+            if read.mapping_quality < filters.min_mapq:
+                continue
+            if read.is_paired:
+                if not read.is_proper_pair or read.template_length <= 0:
+                    continue
+                length = read.template_length
+                histogram[min(length, 1000)] += 1
+                if not filters.min_length <= length <= filters.max_length:
+                    continue
+                position = read.reference_start + length // 2
+            else:
+                if window:
+                    continue
+                length, position = None, read.reference_start
+            for i in by_contig.get(canonical_contig(read.reference_name), []):
+                if bins.start[i] <= position < bins.end[i]:
+                    counts[i] += 1
+                    if length is not None and filters.short_min <= length <= filters.short_max:
+                        short[i] += 1
+    return counts, short, histogram
+
+
+def test_edge_cases_land_in_the_expected_bins(edge_bam):
+    result = count_bam(edge_bam, make_bins())
+    bins = make_bins()
+    got = {bins.describe(i): int(c) for i, c in enumerate(result.count) if c}
+    assert got == {
+        "chr1:0-1000": 1,     # p_mid_bin0
+        "chr1:1000-2000": 2,  # p_mates_split (mates in bins 0 and 1, midpoint 1000), p_mid_edge_left (1999)
+        "chr1:2000-3000": 4,  # the four length-edge pairs (89, 90, 150, 151)
+        "chr1:3000-4000": 1,  # p_mapq20; p_mapq19, p_dup and p_qcfail are excluded
+        "chr1:6000-7000": 1,  # p_long (1500 bp), midpoint 6750
+        "chr2:2000-3000": 2,  # single_fwd at 2000, single_rev leftmost base 2998
+        "chr2:4000-5000": 1,  # p_chr2
+    }
+    assert result.short_count.sum() == 2  # the 90 and 150 bp pairs; single reads have no length
+    assert result.outcomes == {
+        "records_seen": 41, "unmapped": 3, "secondary": 1, "supplementary": 1, "qc_fail": 2, "duplicate": 2,
+        "other_excluded_flag": 0, "low_mapq": 2, "improper_pair": 2, "mate_of_counted_fragment": 13,
+        "outside_fragment_length": 0, "outside_bins": 3, "fragments_counted": 12,
+        "duplicate_flagged_primary": 2, "mapped_primary": 36,
+    }
+    assert sum(result.outcomes[k] for k in COUNT_OUTCOMES[1:13]) == result.outcomes["records_seen"]
+    assert result.fragment_length_histogram[1000] == 1
+    assert result.fragment_length_mode == 167
+    assert result.sample == "EDGE1"
+    assert result.duplicate_fraction == pytest.approx(2 / 36)
+    assert result.count[make_bins().chrom == "chr4"].sum() == 0  # an empty contig gives zero counts
+
+
+def test_fragment_length_window_edges_are_inclusive(edge_bam):
+    result = count_bam(edge_bam, make_bins(), CountFilters(min_length=90, max_length=150))
+    assert result.count[2] == 2  # chr1:2000-3000 keeps 90 and 150, drops 89 and 151
+    assert result.outcomes["outside_fragment_length"] == 11 + 2  # 11 of the 13 countable pairs, 2 single reads
+
+
+def test_mapq_boundary(edge_bam):
+    assert count_bam(edge_bam, make_bins(), CountFilters(min_mapq=20)).count[3] == 1
+    assert count_bam(edge_bam, make_bins(), CountFilters(min_mapq=0)).count[3] == 2
+
+
+@pytest.mark.parametrize("filters", [
+    CountFilters(),
+    CountFilters(min_mapq=0, exclude_flags=0),
+    CountFilters(min_length=90, max_length=150),
+    CountFilters(min_mapq=21, exclude_flags=0x904, short_min=100, short_max=200),
+    CountFilters(min_length=151, max_length=NO_MAXIMUM),
+], ids=["defaults", "no-filters", "window-90-150", "keep-dups-mapq21", "window-151-"])
+def test_matches_the_slow_path(random_bam, filters):
+    bins = make_bins()
+    result = count_bam(random_bam, bins, filters)
+    counts, short, histogram = slow_count(random_bam, bins, filters)
+    assert result.count.sum() > 200  # the comparison is not vacuous
+    np.testing.assert_array_equal(result.count, counts)
+    np.testing.assert_array_equal(result.short_count, short)
+    np.testing.assert_array_equal(result.fragment_length_histogram, histogram)
+
+
+def test_total_agrees_with_samtools_view(random_bam):
+    """samtools counts the records that start a fragment under the same filters; each lands in a bin or outside."""
+    result = count_bam(random_bam, make_bins())
+    expression = "(tlen > 0 && flag.proper_pair) || !flag.paired"
+    samtools = int(pysam.view("-c", "-q", "20", "-F", "0xF04", "-e", expression, str(random_bam)).strip())
+    assert result.outcomes["fragments_counted"] + result.outcomes["outside_bins"] == samtools
+    chr3 = int(pysam.view("-c", "-q", "20", "-F", "0xF04", "-e", expression, str(random_bam), "chr3").strip())
+    assert result.outcomes["outside_bins"] >= chr3 > 0
+
+
+def test_chr_prefix_differences_are_tolerated(random_bam):
+    with_prefix = count_bam(random_bam, make_bins("chr"))
+    without_prefix = count_bam(random_bam, make_bins(""))
+    np.testing.assert_array_equal(with_prefix.count, without_prefix.count)
+
+
+def test_threads_do_not_change_counts(random_bam):
+    np.testing.assert_array_equal(count_bam(random_bam, make_bins(), threads=3).count,
+                                  count_bam(random_bam, make_bins()).count)
+
+
+def test_cram_round_trip(random_bam, tmp_path):
+    reference = tmp_path / "ref.fa"
+    rng = np.random.default_rng(3)
+    with open(reference, "w") as handle:
+        for contig, length in CONTIGS.items():
+            handle.write(f">{contig}\n{''.join(rng.choice(list('ACGT'), length))}\n")
+    pysam.faidx(str(reference))
+    cram = tmp_path / "random.cram"
+    pysam.view("-C", "-T", str(reference), "-o", str(cram), str(random_bam), catch_stdout=False)
+    np.testing.assert_array_equal(count_bam(cram, make_bins(), reference=reference).count,
+                                  count_bam(random_bam, make_bins()).count)
+    with pytest.raises(InputError, match="CRAM file; give the reference"):
+        count_bam(cram, make_bins())
+
+
+def test_sample_name_override_and_refusal(edge_bam):
+    assert count_bam(edge_bam, make_bins(), sample="S-2").sample == "S-2"
+    with pytest.raises(InputError, match="not safe as a file name"):
+        count_bam(edge_bam, make_bins(), sample="../escape")
+
+
+def test_unsorted_input_is_refused(tmp_path):
+    sam = write_random_sam(tmp_path / "r.sam", seed=1, n_fragments=200)
+    unsorted = tmp_path / "unsorted.bam"
+    pysam.view("-b", "-o", str(unsorted), str(sam), catch_stdout=False)
+    with pytest.raises(InputError, match="not coordinate-sorted"):
+        count_bam(unsorted, make_bins())
+
+
+def test_missing_bin_contig_is_refused(edge_bam):
+    bins = make_bins()
+    renamed = Bins(chrom=np.where(bins.chrom == "chr4", "chr9", bins.chrom), start=bins.start, end=bins.end,
+                   kind=bins.kind, gene=bins.gene, gc=bins.gc, n_fraction=bins.n_fraction, assembly="GRCh38")
+    with pytest.raises(InputError, match="contig chr9 of the bins is not in the BAM header"):
+        count_bam(edge_bam, renamed)
+
+
+def test_truncated_bam_is_refused(random_bam, tmp_path):
+    data = random_bam.read_bytes()
+    truncated = tmp_path / "truncated.bam"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        count_bam(truncated, make_bins())
