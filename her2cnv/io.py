@@ -120,9 +120,14 @@ def split_header(path, text: str, expected_format: str) -> tuple[dict, str]:
             raise InputError(f"{path}: header line {n + 1} is not valid ({line.strip()[:60]!r})") from None
     else:
         n = len(lines)
-    found = header.get("format")
+    check_format(path, header.get("format"), expected_format)
+    return header, "".join(lines[n:])
+
+
+def check_format(path, found, expected_format: str) -> None:
+    """Refuse files of another kind, or of a newer format version than this her2cnv reads."""
     if found is None:
-        raise InputError(f"{path}: not a her2cnv file (no '#format=' header; expected {expected_format})")
+        raise InputError(f"{path}: not a her2cnv file (no format field; expected {expected_format})")
     kind, _, version = str(found).partition("/")
     expected_kind, _, expected_version = expected_format.partition("/")
     if kind != expected_kind:
@@ -132,7 +137,6 @@ def split_header(path, text: str, expected_format: str) -> tuple[dict, str]:
             f"{path}: format version {version} is newer than this her2cnv ({__version__}) reads "
             f"({expected_format}); upgrade her2cnv"
         )
-    return header, "".join(lines[n:])
 
 
 def format_header(fields: dict) -> str:
@@ -372,3 +376,259 @@ def read_counts(path) -> FragmentCounts:
         )
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: {error}") from None
+
+
+# ---------------------------------------------------------------- simulated data (simulate, dilute)
+
+SIMULATED_REFERENCE_FORMAT = "her2cnv.simulated_reference/1"
+TRUTH_FORMAT = "her2cnv.truth/1"
+COHORT_TRUTH_FORMAT = "her2cnv.cohort_truth/1"
+DILUTION_FORMAT = "her2cnv.dilution/1"
+FASTA_LINE_LENGTH = 60
+
+
+def write_json(path, data: dict) -> None:
+    """Write JSON atomically with sorted keys and a final newline: equal data gives equal bytes."""
+    write_text(path, json.dumps(data, sort_keys=True, indent=2) + "\n")
+
+
+def read_json(path, expected_format: str) -> dict:
+    """Read a her2cnv JSON file and check its ``format`` field like ``split_header`` does for tables."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict) or "format" not in data:
+        raise InputError(f"{path}: not a her2cnv file (no 'format' field; expected {expected_format})")
+    split_header(path, format_header({"format": data["format"]}), expected_format)  # kind and version check
+    return data
+
+
+def write_plain_table(path, frame: pd.DataFrame) -> None:
+    """A TSV with no ``#`` header, for sheets people edit and Snakemake reads (missing values as NA)."""
+    write_text(path, frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+def write_table(path, frame: pd.DataFrame, header: dict) -> None:
+    """A TSV with the ``#key=value`` header (``header`` must hold ``format``)."""
+    write_text(path, format_header(header) + frame.to_csv(sep="\t", index=False, lineterminator="\n"))
+
+
+def parse_region(text: str) -> tuple[str, int, int]:
+    """'chr17:39600001-39900000' (1-based inclusive, as samtools) -> ('chr17', 39600000, 39900000)."""
+    chrom, _, span = text.rpartition(":")
+    first, dash, last = span.replace(",", "").partition("-")
+    try:
+        if not chrom or not dash:
+            raise ValueError
+        start, end = int(first) - 1, int(last)
+    except ValueError:
+        raise InputError(f"region {text!r} must look like chr17:39600001-39900000") from None
+    if start < 0 or end <= start:
+        raise InputError(f"region {text!r} is empty or starts before position 1")
+    return chrom, start, end
+
+
+def write_fasta(path, contigs) -> None:
+    """Write ``(name, chunks)`` pairs (chunks: uint8 arrays of bases) as 60-bp lines, plus the .fai index."""
+    import pysam
+
+    fai = Path(f"{path}.fai")
+    with atomic_output(fai) as temporary_fai, atomic_output(path) as temporary:
+        try:
+            with open(temporary, "wb") as handle:
+                for name, chunks in contigs:
+                    handle.write(f">{name}\n".encode())
+                    pending = np.empty(0, dtype=np.uint8)
+                    for chunk in chunks:
+                        pending = np.concatenate([pending, chunk])
+                        n_lines = len(pending) // FASTA_LINE_LENGTH
+                        handle.write(_fasta_lines(pending[:n_lines * FASTA_LINE_LENGTH]))
+                        pending = pending[n_lines * FASTA_LINE_LENGTH:]
+                    if len(pending):
+                        handle.write(pending.tobytes() + b"\n")
+            pysam.faidx(str(temporary))
+            os.replace(f"{temporary}.fai", temporary_fai)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{temporary}.fai")
+
+
+def _fasta_lines(bases: np.ndarray) -> bytes:
+    lines = np.full((len(bases) // FASTA_LINE_LENGTH, FASTA_LINE_LENGTH + 1), ord("\n"), dtype=np.uint8)
+    lines[:, :FASTA_LINE_LENGTH] = bases.reshape(-1, FASTA_LINE_LENGTH)
+    return lines.tobytes()
+
+
+def read_fasta_bases(path, contig: str) -> np.ndarray:
+    """One contig's sequence as upper-case ASCII codes (uint8)."""
+    with _open_fasta(path) as fasta:
+        if contig not in fasta.references:
+            raise InputError(f"{path}: no contig {contig}")
+        return np.frombuffer(fasta.fetch(contig).upper().encode(), dtype=np.uint8)
+
+
+def simulated_reference_sidecar(fasta) -> Path:
+    return Path(f"{fasta}.her2cnv.json")
+
+
+def read_simulated_reference(fasta) -> dict:
+    """The sidecar of a reference made by 'her2cnv simulate reference', checked against the FASTA."""
+    sidecar = simulated_reference_sidecar(fasta)
+    if not Path(fasta).is_file():
+        raise InputError(f"{fasta}: no such reference FASTA")
+    if not sidecar.is_file():
+        raise InputError(f"{fasta}: not a simulated reference (no {sidecar.name} beside it); "
+                         "make one with 'her2cnv simulate reference'")
+    model = read_json(sidecar, SIMULATED_REFERENCE_FORMAT)
+    if read_fasta_lengths(fasta) != model.get("contig_lengths"):
+        raise InputError(f"{sidecar}: contig lengths differ from {fasta} (a FASTA from another run?)")
+    return model
+
+
+@contextlib.contextmanager
+def _atomic_indexed_bam(path):
+    """Yield a temporary BAM path; index it, then rename BAM and .bai into place only if all succeeds."""
+    import pysam
+
+    with atomic_output(f"{path}.bai") as temporary_index, atomic_output(path) as temporary:
+        yield temporary
+        try:
+            pysam.index(str(temporary), str(temporary_index))
+        except pysam.SamtoolsError as error:
+            raise Her2CnvError(f"{path}: cannot index ({str(error).strip().splitlines()[-1]})") from None
+
+
+def write_bam_from_sam(path, sam_header: str, sam_chunks, threads: int = 2) -> None:
+    """Write SAM text (a header, then coordinate-sorted record chunks) as an indexed BAM.
+
+    ``--no-PG`` keeps samtools from adding a command line (with temporary names)
+    to the header, so equal input gives a byte-identical BAM.
+    """
+    import pysam
+
+    with _atomic_indexed_bam(path) as temporary:
+        sam = temporary.with_name(f"{temporary.name}.sam")
+        try:
+            with open(sam, "w") as handle:
+                handle.write(sam_header)
+                for chunk in sam_chunks:
+                    handle.write(chunk)
+            pysam.view("--no-PG", "-b", "-@", str(threads), "-o", str(temporary), str(sam), catch_stdout=False)
+        except pysam.SamtoolsError as error:
+            raise Her2CnvError(f"{path}: samtools could not convert the records ({error})") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(sam)
+
+
+def write_alignments(path, header: dict, records, threads: int = 2) -> None:
+    """Write pysam records (coordinate-sorted, contigs as in ``header``) as an indexed BAM."""
+    import pysam
+
+    with _atomic_indexed_bam(path) as temporary:
+        with pysam.AlignmentFile(str(temporary), "wb", header=header, threads=threads) as output:
+            for record in records:
+                output.write(record)
+
+
+def sam_header(contig_lengths: dict[str, int], read_group: dict[str, str], program: dict[str, str]) -> str:
+    """A coordinate-sorted SAM header: @HD, one @SQ per contig, one @RG and one @PG (no command line)."""
+    fields = lambda tag, values: "\t".join([tag, *(f"{key}:{value}" for key, value in values.items())]) + "\n"
+    return (fields("@HD", {"VN": "1.6", "SO": "coordinate"})
+            + "".join(fields("@SQ", {"SN": name, "LN": length}) for name, length in contig_lengths.items())
+            + fields("@RG", read_group) + fields("@PG", program))
+
+
+def sam_records(contig: str | None, records, name_prefix: str, read_group: str) -> str:
+    """SAM lines (SEQ and QUAL '*') for simulated records; ``contig`` None writes them as unmapped, unplaced.
+
+    ``records`` has equal-length int arrays ``qname_id``, ``flag``, ``pos`` (0-based),
+    ``mapq``, ``cigar_length``, ``mate_pos`` and ``tlen``.
+    """
+    columns = [records.qname_id, records.flag]
+    if contig is None:
+        return "".join([f"{name_prefix}{i}\t{flag}\t*\t0\t0\t*\t*\t0\t0\t*\t*\tRG:Z:{read_group}\n"
+                        for i, flag in zip(*(column.tolist() for column in columns))])
+    columns += [records.pos + 1, records.mapq, records.cigar_length, records.mate_pos + 1, records.tlen]
+    return "".join([f"{name_prefix}{i}\t{flag}\t{contig}\t{pos}\t{mapq}\t{length}M\t=\t{mate}\t{tlen}\t*\t*\t"
+                    f"RG:Z:{read_group}\n"
+                    for i, flag, pos, mapq, length, mate, tlen in zip(*(column.tolist() for column in columns))])
+
+
+# ---------------------------------------------------------------- panel of normals
+
+PON_FORMAT = "her2cnv.pon/1"
+PANEL_ARRAYS = ("reference_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2")
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = _io.BytesIO()
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_panel(path, panels: dict, metadata: dict) -> None:
+    """A .npz (zip of .npy arrays, readable with ``allow_pickle=False``) with JSON metadata inside.
+
+    Entries carry a fixed timestamp so the same panel gives the same bytes.
+    """
+    import zipfile
+
+    entries = {"metadata.npy": _npy_bytes(np.frombuffer(
+        json.dumps({"format": PON_FORMAT, **metadata}, sort_keys=True).encode(), dtype=np.uint8))}
+    for channel, panel in panels.items():
+        for name in PANEL_ARRAYS:
+            entries[f"{channel}.{name}.npy"] = _npy_bytes(getattr(panel, name))
+    with atomic_output(path) as temporary:
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in entries.items():
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+
+
+def read_panel(path) -> tuple[dict, dict]:
+    """Read a panel of normals: ({channel: Panel}, metadata). Never unpickles anything."""
+    import zipfile
+
+    from .types import Panel
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such panel of normals")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            metadata = json.loads(archive["metadata"].tobytes().decode())
+            check_format(path, metadata.get("format"), PON_FORMAT)
+            panels = {}
+            for channel in metadata["channels"]:
+                arrays = {name: archive[f"{channel}.{name}"] for name in PANEL_ARRAYS}
+                panels[channel] = Panel(channel=channel, bins_checksum=metadata["bins_checksum"],
+                                        assembly=metadata["assembly"],
+                                        sample_names=tuple(metadata["samples"]), **arrays)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError,
+            UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a readable her2cnv panel of normals ({type(error).__name__}: "
+                         f"{str(error)[:80]})") from None
+    return panels, metadata
+
+
+# ---------------------------------------------------------------- normalised ratios
+
+RATIOS_FORMAT = "her2cnv.ratios/1"
+
+
+def write_ratios(path, counts: FragmentCounts, profile, header: dict) -> None:
+    """Per-bin table of one normalised sample: raw count, log2 ratio (NA where masked) and weight."""
+    table = _bins_table(counts.bins)[["chrom", "start", "end", "kind", "gene"]]
+    table["count"] = counts.count
+    table["log2_ratio"] = np.round(profile.log2_ratio, 5)
+    table["weight"] = np.round(profile.weight, 4)
+    table["expected_count"] = np.round(profile.expected_count, 3)
+    fields = {"format": RATIOS_FORMAT, "sample": counts.sample, "assembly": counts.bins.assembly,
+              "bins_checksum": counts.bins.checksum, **header}
+    write_text(path, format_header(fields) + table.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))

@@ -151,3 +151,86 @@ class FragmentCounts:
     def duplicate_fraction(self) -> float | None:
         mapped = self.outcomes.get("mapped_primary", 0)
         return self.outcomes.get("duplicate_flagged_primary", 0) / mapped if mapped else None
+
+
+@dataclass(frozen=True, eq=False)
+class Segments:
+    """Runs of bins with one copy level, from ``segment.segment_profile``.
+
+    Bin ranges are indices into the profile's bins, half-open ``[first_bin, end_bin)``;
+    ``n_bins`` counts only the unmasked bins that informed the mean.
+    """
+
+    chrom: np.ndarray  # str
+    first_bin: np.ndarray  # int64
+    end_bin: np.ndarray  # int64
+    n_bins: np.ndarray  # int64
+    log2_ratio: np.ndarray  # float64: weighted mean
+    ci_low: np.ndarray  # float64: 95% interval of the mean
+    ci_high: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.chrom)
+        for name in ("first_bin", "end_bin", "n_bins", "log2_ratio", "ci_low", "ci_high"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"segments: column {name} has {len(getattr(self, name))} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.chrom)
+
+
+# Why a bin is left out of normalisation and calling (bit flags; 0 = usable).
+MASK_REASONS = {
+    1: "atypical coverage in the normals (median below half or above twice the typical depth)",
+    2: "high residual spread in the normals",
+    4: "extreme GC content",
+    8: "mostly N",
+    16: "sex chromosome (dosage differs between donors)",
+    32: "no GC content (all N)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """A panel of normals for one count channel, built by ``pon.build_panel``.
+
+    ``reference_log2`` is the normals' median GC-corrected log2 depth per bin;
+    ``basis`` holds orthonormal residual components (rows) that ``normalize``
+    projects out; ``systematic_variance`` is the per-bin variance left after
+    denoising beyond Poisson sampling, from cross-fitted normals.
+    """
+
+    channel: str  # "all" or "short"
+    bins_checksum: str
+    assembly: str
+    sample_names: tuple[str, ...]
+    reference_log2: np.ndarray  # (n_bins,)
+    systematic_variance: np.ndarray  # (n_bins,)
+    mask: np.ndarray  # (n_bins,) uint8 bit flags, see MASK_REASONS
+    basis: np.ndarray  # (n_components, n_bins), zero at masked bins
+    null_bins: np.ndarray  # (n_null_bins,) int64: bin indices of the chr17 profiles kept for nulls
+    null_log2: np.ndarray  # (n_normals, n_null_bins): cross-fitted denoised log2 of each normal there
+
+    def __post_init__(self):
+        n = len(self.reference_log2)
+        if len(self.systematic_variance) != n or len(self.mask) != n or self.basis.shape[1:] != (n,):
+            raise ValueError("panel: per-bin arrays differ in length")
+        if self.null_log2.shape != (len(self.sample_names), len(self.null_bins)):
+            raise ValueError("panel: null profiles do not match the normals")
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.mask == 0
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """One sample's normalised copy-ratio profile (``normalize.log2_ratios``); NaN marks masked bins."""
+
+    log2_ratio: np.ndarray  # denoised, centred on the autosomal genome-bin median
+    weight: np.ndarray  # inverse variance of each log2 ratio
+    expected_count: np.ndarray  # fragments expected in each bin at copy ratio 1
+    noise: float  # MAPD of neighbouring genome bins
+    locus_noise: float  # MAPD of neighbouring locus (fine) bins, NaN without them
+    gc_bias: float  # log2 range of the GC fit over the central 90% of bins
+    n_components: int  # panel components projected out

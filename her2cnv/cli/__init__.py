@@ -13,9 +13,9 @@ import sys
 
 from ..errors import Her2CnvError
 from ..version import __version__
-from . import bins, count
+from . import bins, count, normalize, pon
 
-SUBCOMMANDS = (bins, count)
+SUBCOMMANDS = (bins, count, pon, normalize)
 
 
 def build_parser() -> argparse.ArgumentParser:

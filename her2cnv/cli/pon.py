@@ -1,0 +1,57 @@
+"""``her2cnv pon``: build a panel of normals from healthy-donor counts."""
+import logging
+from dataclasses import asdict
+
+import numpy as np
+
+from .. import io, pon
+from ..errors import InputError
+from ..version import __version__
+
+log = logging.getLogger(__name__)
+CHANNELS = {"all": "count", "short": "short_count"}
+
+
+def add_parser(subparsers, common):
+    parser = subparsers.add_parser("pon", parents=[common], help="build a panel of normals",
+                                   description="Build a panel of normals (reference depth, masks, denoising "
+                                               "components, cross-fitted null) from normals' counts made with "
+                                               "the same bins. Written as .npz without pickles.")
+    parser.add_argument("counts", nargs="+", help="counts TSVs of healthy-donor plasma ('her2cnv count')")
+    parser.add_argument("-o", "--output", required=True, help="panel file to write (.npz)")
+    parser.add_argument("--keep-outliers", action="store_true", help="keep normals flagged as outliers")
+    parser.set_defaults(handler=run)
+
+
+def run(args):
+    normals = [io.read_counts(path) for path in args.counts]
+    first = normals[0]
+    for path, normal in zip(args.counts, normals):
+        if normal.bins.checksum != first.bins.checksum:
+            raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one bins file")
+    by_name = {}
+    for path, normal in zip(args.counts, normals):
+        if normal.sample in by_name:
+            raise InputError(f"{path}: sample {normal.sample} is also in {by_name[normal.sample]}")
+        by_name[normal.sample] = path
+    panels, reports = {}, {}
+    for channel, column in CHANNELS.items():
+        # outliers are judged once, on all fragments; the short channel uses the same normals
+        used = [n for n in normals if n.sample in panels["all"].sample_names] if panels else normals
+        matrix = np.vstack([getattr(normal, column) for normal in used])
+        panels[channel], reports[channel] = pon.build_panel(
+            matrix, first.bins, tuple(n.sample for n in used), channel=channel,
+            keep_outliers=args.keep_outliers or bool(panels))
+    report = reports["all"]
+    for sample, reason in report.outliers.items():
+        log.warning("normal %s is an outlier: %s (%s)", sample, reason, "kept" if args.keep_outliers else "left out")
+    log.info("panel: %d normals, %d components, noise (MAPD) %.3f after GC correction, %.3f after the panel",
+             len(report.used), report.n_components, report.noise_gc_only, report.noise_denoised)
+    metadata = {
+        "version": __version__, "assembly": first.bins.assembly, "bins_checksum": first.bins.checksum,
+        "samples": list(panels["all"].sample_names), "channels": list(panels),
+        "reports": {channel: asdict(r) for channel, r in reports.items()},
+        "parameters": {"keep_outliers": args.keep_outliers},
+        "inputs": [io.file_fingerprint(path) for path in args.counts],
+    }
+    io.write_panel(args.output, panels, metadata)

@@ -1,0 +1,169 @@
+"""Supporting functions for the 'normalize' command: counts -> denoised log2 copy ratios.
+
+The steps, for normals (building the panel) and samples alike:
+
+1. Depth per callable base: ``count / (bin length x (1 - N fraction))``, so 10 kb
+   locus bins and 100 kb genome bins share one scale. Bins are normalised within
+   coverage groups (WGS genome+locus bins; capture targets; off-target bins), whose
+   depths differ by the capture enrichment.
+2. GC correction: a LOESS fit (local linear, tricube weights) of relative depth
+   against GC, on the per-0.5%-GC medians of the autosomal bins, then division by
+   the fit and by the group median, as ichorCNA/QDNAseq do.
+3. Against the panel: ``log2(depth) - reference_log2`` (the normals' median), then
+   the projection onto the panel's residual components is removed (as GATK's
+   DenoiseReadCounts does). The projection coefficients are fitted on genome bins
+   only, so a focal amplicon in the fine locus bins cannot bend the correction.
+4. Centring on the median of autosomal genome bins; weights are inverse variances:
+   Poisson ``1 / (ln2^2 x expected count)`` plus the panel's systematic variance.
+
+Pure functions over numpy arrays; no file access.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .bins import canonical_contig
+from .types import Bins, Panel, Profile
+
+GC_STEP = 0.005  # GC bins of 0.5% for the LOESS medians
+LOESS_SPAN = 0.3  # fraction of the bins each local fit uses
+GC_RANGE = (0.25, 0.75)  # outside: masked as extreme GC
+MAX_N_FRACTION = 0.5
+PSEUDO_COUNT = 0.5
+LN2_SQUARED = np.log(2.0) ** 2
+COVERAGE_GROUPS = {"genome": 0, "locus": 0, "target": 1, "offtarget": 2}
+
+
+def coverage_groups(bins: Bins) -> np.ndarray:
+    """0 for WGS-like bins (genome and locus), 1 for capture targets, 2 for off-target bins."""
+    return np.array([COVERAGE_GROUPS[k] for k in bins.kind.tolist()], dtype=np.int8)
+
+
+def autosomal(bins: Bins) -> np.ndarray:
+    return np.array([canonical_contig(c) not in ("X", "Y", "M") for c in bins.chrom.tolist()], dtype=bool)
+
+
+def static_mask(bins: Bins) -> np.ndarray:
+    """Mask bits that follow from the reference alone (GC, N content, sex chromosomes)."""
+    mask = np.zeros(len(bins), dtype=np.uint8)
+    mask[~np.isfinite(bins.gc)] |= 32
+    with np.errstate(invalid="ignore"):
+        mask[(bins.gc < GC_RANGE[0]) | (bins.gc > GC_RANGE[1])] |= 4
+    mask[bins.n_fraction > MAX_N_FRACTION] |= 8
+    mask[~autosomal(bins)] |= 16
+    return mask
+
+
+def callable_length(bins: Bins) -> np.ndarray:
+    return (bins.end - bins.start) * np.clip(1.0 - bins.n_fraction, 1e-3, 1.0)
+
+
+def loess(x: np.ndarray, y: np.ndarray, weight: np.ndarray, query: np.ndarray, span: float = LOESS_SPAN) -> np.ndarray:
+    """Local linear regression of y on x with tricube kernels whose width covers ``span`` of the weight."""
+    order = np.argsort(x)
+    x, y, weight = x[order], y[order], weight[order]
+    fitted = np.empty(len(query))
+    cumulative = np.cumsum(weight)
+    needed = span * cumulative[-1]
+    for i, q in enumerate(query):
+        distance = np.abs(x - q)
+        by_distance = np.argsort(distance, kind="stable")
+        reach = np.searchsorted(np.cumsum(weight[by_distance]), needed)
+        bandwidth = max(distance[by_distance[min(reach, len(x) - 1)]], 1e-9) * 1.0001
+        kernel = weight * np.clip(1 - (distance / bandwidth) ** 3, 0, None) ** 3
+        total = kernel.sum()
+        mean_x, mean_y = (kernel * x).sum() / total, (kernel * y).sum() / total
+        spread = (kernel * (x - mean_x) ** 2).sum()
+        slope = (kernel * (x - mean_x) * (y - mean_y)).sum() / spread if spread > 0 else 0.0
+        fitted[i] = mean_y + slope * (q - mean_x)
+    return fitted
+
+
+def gc_curve(relative_depth: np.ndarray, gc: np.ndarray, fit_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The GC-bias curve: LOESS of per-GC-bin median depth; returns (grid, fitted depth at grid)."""
+    slot = np.floor(gc[fit_bins] / GC_STEP).astype(np.int64)
+    values = relative_depth[fit_bins]
+    grid, medians, sizes = [], [], []
+    for s in np.unique(slot):
+        in_slot = values[slot == s]
+        grid.append((s + 0.5) * GC_STEP)
+        medians.append(np.median(in_slot))
+        sizes.append(len(in_slot))
+    grid = np.array(grid)
+    fitted = loess(grid, np.array(medians), np.array(sizes, dtype=float), grid)
+    return grid, np.clip(fitted, 1e-3, None)
+
+
+def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """log2 of GC-corrected depth relative to its group median, the fitted depth (counts expected at
+    ratio 1), and the GC-bias amplitude (log2 range of the fit over the central 90% of GC values)."""
+    length = callable_length(bins)
+    density = (counts + PSEUDO_COUNT) / length
+    groups = coverage_groups(bins)
+    log2_depth = np.full(len(bins), np.nan)
+    expected = np.full(len(bins), np.nan)
+    gc_bias, largest_group = 0.0, 0
+    fittable = (mask & (4 | 8 | 16 | 32)) == 0
+    for group in np.unique(groups):
+        members = groups == group
+        fit_bins = members & fittable & (counts > 0)
+        if fit_bins.sum() < 20:
+            fit_bins = members & fittable
+        if fit_bins.sum() < 3:
+            continue
+        scale = np.median(density[fit_bins])
+        relative = density / scale
+        grid, curve = gc_curve(relative, bins.gc, fit_bins)
+        fitted = np.interp(np.nan_to_num(bins.gc, nan=0.5), grid, curve)
+        corrected = relative / fitted
+        centre = np.median(corrected[fit_bins])
+        log2_depth[members] = np.log2(corrected[members] / centre)
+        expected[members] = (scale * fitted * centre * length)[members]
+        if fit_bins.sum() > largest_group:  # report the bias of the group with the most bins
+            largest_group = int(fit_bins.sum())
+            low, high = np.quantile(bins.gc[fit_bins], [0.05, 0.95])
+            central = (grid >= low) & (grid <= high)
+            gc_bias = float(np.log2(curve[central].max() / curve[central].min())) if central.any() else 0.0
+    return log2_depth, expected, gc_bias
+
+
+def project_out(residual: np.ndarray, basis: np.ndarray, fit_bins: np.ndarray) -> np.ndarray:
+    """Remove the basis components from ``residual``; coefficients by least squares on ``fit_bins``."""
+    if basis.shape[0] == 0:
+        return residual.copy()
+    coefficients, *_ = np.linalg.lstsq(basis[:, fit_bins].T, residual[fit_bins], rcond=None)
+    return residual - coefficients @ basis
+
+
+def mapd(log2_ratio: np.ndarray, chrom: np.ndarray, selected: np.ndarray) -> float:
+    """Median absolute difference of neighbouring selected, unmasked bins on the same contig."""
+    index = np.flatnonzero(selected & np.isfinite(log2_ratio))
+    if len(index) < 2:
+        return float("nan")
+    same = chrom[index[1:]] == chrom[index[:-1]]
+    differences = np.abs(np.diff(log2_ratio[index]))[same]
+    return float(np.median(differences)) if len(differences) else float("nan")
+
+
+def denoise_fit_bins(bins: Bins, usable: np.ndarray) -> np.ndarray:
+    """Bins whose residuals fit the projection coefficients: usable genome/target/off-target bins, not the locus."""
+    return usable & (bins.kind != "locus")
+
+
+def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
+    """Normalise one sample's counts against ``panel``; masked bins come out as NaN."""
+    usable = panel.usable
+    log2_depth, expected, gc_bias = gc_corrected_log2(counts, bins, panel.mask)
+    residual = np.where(usable, log2_depth - panel.reference_log2, 0.0)
+    fit_bins = denoise_fit_bins(bins, usable)
+    denoised = project_out(residual, panel.basis, fit_bins)
+    denoised -= np.median(denoised[fit_bins & (bins.kind != "offtarget")]) if fit_bins.any() else 0.0
+    log2_ratio = np.where(usable, denoised, np.nan)
+    expected_count = expected * np.exp2(panel.reference_log2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        variance = 1.0 / (LN2_SQUARED * np.maximum(expected_count, 0.5)) + panel.systematic_variance
+        weight = np.where(usable, 1.0 / variance, np.nan)
+    genome = bins.kind != "locus"
+    return Profile(log2_ratio=log2_ratio, weight=weight, expected_count=expected_count,
+                   noise=mapd(log2_ratio, bins.chrom, genome), locus_noise=mapd(log2_ratio, bins.chrom, ~genome),
+                   gc_bias=gc_bias, n_components=panel.basis.shape[0])

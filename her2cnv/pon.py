@@ -1,0 +1,213 @@
+"""Supporting functions for the 'pon' command: a panel of normals from healthy-donor counts.
+
+Per normal: GC-corrected log2 depth (``normalize.gc_corrected_log2``). Across normals:
+
+- ``reference_log2``: the per-bin median, the depth a diploid genome gives in that bin;
+- masks: static ones (GC, N, sex chromosomes), atypical coverage (median below half or
+  above twice the typical depth), and high systematic spread;
+- ``basis``: the leading right singular vectors of the normals' residual matrix,
+  as GATK's CreateReadCountPanelOfNormals keeps. How many is chosen from the data by
+  Gavish & Donoho's (2014) optimal hard threshold for singular values with unknown
+  noise, ``omega(beta) x median singular value``;
+- ``systematic_variance`` and outlier detection come from *cross-fitted* normals:
+  each normal is normalised against a panel built without it (up to 10 folds), so
+  its own quirks cannot hide in its own components. The chr17 part of these
+  profiles is kept as the null for ERBB2 z-scores.
+
+Outlier normals (much noisier than the others, or with a whole-contig shift such
+as a constitutional or clonal-haematopoiesis gain) are reported and left out,
+unless asked to keep them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bins import canonical_contig
+from .errors import InputError
+from .normalize import LN2_SQUARED, denoise_fit_bins, gc_corrected_log2, mapd, project_out, static_mask
+from .types import Bins, Panel
+
+log = logging.getLogger(__name__)
+
+MIN_NORMALS = 3
+RECOMMENDED_NORMALS = 15
+MAX_FOLDS = 10
+COVERAGE_LIMIT = 1.0  # |median log2 depth| above this: atypical coverage (bit 1)
+SPREAD_FLOOR = 0.10  # systematic SD above SPREAD_FLOOR + SPREAD_FACTOR x median: high spread (bit 2)
+SPREAD_FACTOR = 4.0
+SHRINKAGE_NORMALS = 5.0  # prior weight (in normals) pulling per-bin variances to their median
+OUTLIER_CONTIG_SHIFT = 0.1  # a normal whose median log2 on a contig is shifted more than this is an outlier
+OUTLIER_NOISE_MADS = 5.0
+
+
+@dataclass(frozen=True)
+class PanelReport:
+    """What building the panel found: for the log, the PoN metadata and the README."""
+
+    used: tuple[str, ...]
+    outliers: dict[str, str]  # sample -> reason (left out unless kept)
+    n_components: int
+    masked: dict[str, int]  # reason bit -> bins
+    noise_gc_only: float  # median MAPD of cross-fitted normals: GC correction only
+    noise_reference: float  # ... after dividing by the panel's reference
+    noise_denoised: float  # ... after projecting out the panel's components
+
+
+def gavish_donoho_rank(singular_values: np.ndarray, n_rows: int, n_columns: int) -> int:
+    """How many singular values stand above the noise (optimal hard threshold, unknown noise level)."""
+    if len(singular_values) == 0:
+        return 0
+    beta = min(n_rows, n_columns) / max(n_rows, n_columns)
+    omega = 0.56 * beta ** 3 - 0.95 * beta ** 2 + 1.82 * beta + 1.43
+    return int(np.sum(singular_values > omega * np.median(singular_values)))
+
+
+def residual_basis(residuals: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Leading right singular vectors of the residual matrix over ``usable`` bins (zero elsewhere).
+
+    Uses the n x n Gram matrix, so 500 normals x 30,000 bins costs one 500 x 500 eigenproblem.
+    At most n - 2 components are kept so that every fold keeps some residual degrees of freedom.
+    """
+    matrix = residuals[:, usable]
+    gram = matrix @ matrix.T
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    order = np.argsort(eigenvalues)[::-1]
+    singular = np.sqrt(np.clip(eigenvalues[order], 0, None))
+    rank = min(gavish_donoho_rank(singular, *matrix.shape), max(matrix.shape[0] - 2, 0))
+    rank = int(min(rank, np.sum(singular > singular[0] * 1e-8))) if len(singular) else 0
+    basis = np.zeros((rank, residuals.shape[1]))
+    if rank:
+        basis[:, usable] = (matrix.T @ vectors[:, order[:rank]] / singular[:rank]).T
+    return basis
+
+
+def coverage_mask(log2_depth: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    reference = np.nanmedian(log2_depth, axis=0)
+    atypical = ~np.isfinite(reference) | (np.abs(reference) > COVERAGE_LIMIT) | (np.median(counts, axis=0) == 0)
+    return np.where(atypical, 1, 0).astype(np.uint8)
+
+
+def cross_fit(log2_depth: np.ndarray, bins: Bins, usable: np.ndarray):
+    """Each normal's denoised profile against a panel built from the other folds.
+
+    Returns (denoised, reference-only) residual profiles, both (n_normals, n_bins), NaN where not usable.
+    """
+    n = len(log2_depth)
+    folds = np.arange(n) % min(n, MAX_FOLDS)
+    fit_bins = denoise_fit_bins(bins, usable)
+    denoised = np.full(log2_depth.shape, np.nan)
+    reference_only = np.full(log2_depth.shape, np.nan)
+    for fold in np.unique(folds):
+        held_out, others = folds == fold, folds != fold
+        reference = np.median(log2_depth[others], axis=0)
+        basis = residual_basis(np.where(usable, log2_depth[others] - reference, 0.0), usable)
+        for i in np.flatnonzero(held_out):
+            residual = np.where(usable, log2_depth[i] - reference, 0.0)
+            reference_only[i, usable] = (residual - np.median(residual[fit_bins]))[usable]
+            profile = project_out(residual, basis, fit_bins)
+            denoised[i, usable] = (profile - np.median(profile[fit_bins]))[usable]
+    return denoised, reference_only
+
+
+def systematic_variance(denoised: np.ndarray, expected: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Per-bin variance of cross-fitted normals beyond Poisson sampling, shrunk towards the median bin."""
+    n = len(denoised)
+    poisson = 1.0 / (LN2_SQUARED * np.maximum(expected, 0.5))
+    excess = np.nanmean(denoised ** 2, axis=0) - np.nanmean(poisson, axis=0)
+    excess = np.where(usable, np.clip(excess, 0.0, None), np.nan)
+    typical = np.nanmedian(excess) if np.any(usable) else 0.0
+    return np.where(usable, (n * excess + SHRINKAGE_NORMALS * typical) / (n + SHRINKAGE_NORMALS), 0.0)
+
+
+def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> dict[str, str]:
+    """Normals much noisier than the rest, or with a whole-contig copy-number shift."""
+    genome = bins.kind != "locus"
+    noise = np.array([mapd(profile, bins.chrom, genome) for profile in denoised])
+    centre = np.nanmedian(noise)
+    spread = 1.4826 * np.nanmedian(np.abs(noise - centre))
+    outliers = {}
+    for i, name in enumerate(names):
+        if noise[i] > max(centre + OUTLIER_NOISE_MADS * spread, 1.5 * centre):
+            outliers[name] = f"noise (MAPD {noise[i]:.3f}) far above the other normals' {centre:.3f}"
+            continue
+        for contig in bins.contigs:
+            on_contig = (bins.chrom == contig) & np.isfinite(denoised[i])
+            if on_contig.sum() >= 10:
+                shift = float(np.median(denoised[i, on_contig]))
+                if abs(shift) > OUTLIER_CONTIG_SHIFT:
+                    outliers[name] = f"{contig} shifted by {shift:+.2f} log2 (a copy-number change in a normal?)"
+                    break
+    return outliers
+
+
+def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str) -> tuple[Panel, np.ndarray, np.ndarray]:
+    mask = static_mask(bins) | coverage_mask(log2_depth, counts)
+    denoised, _ = cross_fit(log2_depth, bins, mask == 0)
+    variance = systematic_variance(denoised, expected, mask == 0)
+    spread = np.sqrt(variance)
+    typical = np.median(spread[mask == 0]) if np.any(mask == 0) else 0.0
+    mask[(mask == 0) & (spread > SPREAD_FLOOR + SPREAD_FACTOR * typical)] |= 2
+    usable = mask == 0
+    if not usable.any():
+        raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
+    denoised, reference_only = cross_fit(log2_depth, bins, usable)
+    reference = np.median(log2_depth, axis=0)
+    null_bins = np.flatnonzero(np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()]))
+    panel = Panel(
+        channel=channel, bins_checksum=bins.checksum, assembly=bins.assembly, sample_names=tuple(names),
+        reference_log2=np.where(usable, reference, np.nan),
+        systematic_variance=systematic_variance(denoised, expected, usable),
+        mask=mask, basis=residual_basis(np.where(usable, log2_depth - reference, 0.0), usable),
+        null_bins=null_bins, null_log2=denoised[:, null_bins],
+    )
+    return panel, denoised, reference_only
+
+
+def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *, channel: str = "all",
+                keep_outliers: bool = False) -> tuple[Panel, PanelReport]:
+    """Build a panel from a (n_normals, n_bins) count matrix of normals counted with ``bins``."""
+    names = tuple(names)
+    if len(set(names)) != len(names):
+        raise InputError("panel of normals: sample names repeat; each normal must be a different sample")
+    if len(names) < MIN_NORMALS:
+        raise InputError(f"panel of normals: {len(names)} normal(s) given, at least {MIN_NORMALS} are needed "
+                         f"({RECOMMENDED_NORMALS}-50 recommended)")
+    counts = np.asarray(normal_counts, dtype=np.float64)
+    static = static_mask(bins)
+    corrected = [gc_corrected_log2(row, bins, static) for row in counts]
+    log2_depth = np.vstack([c[0] for c in corrected])
+    expected = np.vstack([c[1] for c in corrected])
+    panel, denoised, _ = _fit(log2_depth, expected, counts, bins, names, channel)
+    outliers = find_outliers(denoised, bins, names)
+    keep = np.array([name not in outliers or keep_outliers for name in names])
+    if not keep.all():
+        if keep.sum() < MIN_NORMALS:
+            raise InputError(f"panel of normals: only {keep.sum()} normals remain after leaving out outliers "
+                             f"({', '.join(outliers)}); add normals or use --keep-outliers")
+        names = tuple(n for n, k in zip(names, keep) if k)
+        panel, denoised, _ = _fit(log2_depth[keep], expected[keep], counts[keep], bins, names, channel)
+    _, reference_only = cross_fit(log2_depth[keep], bins, panel.usable)
+    gc_only = log2_depth[keep] - np.nanmedian(np.where(panel.usable, log2_depth[keep], np.nan), axis=1, keepdims=True)
+    genome = (bins.kind != "locus") & panel.usable
+    noise = {label: float(np.median([mapd(p, bins.chrom, genome) for p in profiles]))
+             for label, profiles in (("gc", gc_only), ("reference", reference_only), ("denoised", denoised))}
+    if len(names) < RECOMMENDED_NORMALS:
+        log.warning("panel of normals built from %d normals; %d-50 are recommended", len(names), RECOMMENDED_NORMALS)
+    masked = {str(bit): int(np.sum((panel.mask & bit) != 0)) for bit in (1, 2, 4, 8, 16, 32)}
+    report = PanelReport(used=names, outliers=outliers, n_components=panel.basis.shape[0], masked=masked,
+                         noise_gc_only=noise["gc"], noise_reference=noise["reference"],
+                         noise_denoised=noise["denoised"])
+    return panel, report
+
+
+def check_compatible(counts_checksum: str, counts_assembly: str, panel: Panel, source: str) -> None:
+    """Refuse counts made with other bins or on another assembly than the panel."""
+    if counts_assembly != panel.assembly:
+        raise InputError(f"{source}: counts are {counts_assembly} but the panel of normals is {panel.assembly}")
+    if counts_checksum != panel.bins_checksum:
+        raise InputError(f"{source}: counts were made with other bins than the panel of normals "
+                         f"(bins checksum {counts_checksum[:12]} vs {panel.bins_checksum[:12]}); "
+                         "count with the bins the panel was built from")

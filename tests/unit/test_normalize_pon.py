@@ -1,0 +1,120 @@
+"""Panel-of-normals and normalisation math on small synthetic count matrices."""
+import numpy as np
+import pytest
+
+from her2cnv import bins as bins_module
+from her2cnv import io, normalize, pon
+from her2cnv.errors import InputError
+
+GRCH38 = io.load_assembly("GRCh38")
+LENGTHS = {"chr8": 20_000_000, "chr17": 83_257_441, "chr18": 15_000_000}
+
+
+@pytest.fixture(scope="module")
+def bins():
+    chrom, start, end, kind = bins_module.genome_layout(LENGTHS, GRCH38, list(LENGTHS))
+    rng = np.random.default_rng(0)
+    gc = np.clip(rng.normal(0.45, 0.05, len(chrom)), 0.3, 0.65)
+    return bins_module.make_bins(chrom, start, end, kind, gc, np.zeros(len(chrom)), GRCH38)
+
+
+def simulate_counts(bins, seed, depth=300.0, ratio=None, shared=None):
+    """Poisson-gamma counts with a per-sample GC curve and a shared per-bin efficiency."""
+    rng = np.random.default_rng(seed)
+    efficiency = np.exp(np.random.default_rng(1).normal(0, 0.15, len(bins))) if shared is None else shared
+    slope, curvature = rng.normal(0, 0.8), rng.normal(0, 4)
+    centred = bins.gc - 0.45
+    mean = depth * (bins.end - bins.start) / 100_000 * efficiency * np.exp(slope * centred + curvature * centred ** 2)
+    if ratio is not None:
+        mean = mean * ratio
+    return rng.poisson(rng.gamma(100, mean / 100)).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def panel(bins):
+    normals = np.vstack([simulate_counts(bins, seed) for seed in range(12)])
+    return pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(12)))
+
+
+def test_gc_correction_flattens_a_gc_curve(bins):
+    counts = simulate_counts(bins, 5, depth=5000, shared=np.ones(len(bins)))
+    log2_depth, expected, gc_bias = normalize.gc_corrected_log2(counts, bins, normalize.static_mask(bins))
+    slope = np.polyfit(bins.gc, log2_depth, 1)[0]
+    assert abs(slope) < 0.3  # the raw curve has slopes of several log2 units per unit GC
+    assert gc_bias > 0.0
+    assert np.allclose(np.median(counts / expected), 1.0, atol=0.02)
+
+
+def test_scaling_counts_leaves_log2_ratios_unchanged(bins, panel):
+    counts = simulate_counts(bins, 40, depth=2000)
+    one = normalize.log2_ratios(counts, panel[0], bins)
+    three = normalize.log2_ratios(counts * 3, panel[0], bins)
+    assert np.nanmax(np.abs(one.log2_ratio - three.log2_ratio)) < 0.01  # only the pseudo-count differs
+
+
+def test_normal_order_does_not_change_the_panel(bins):
+    normals = np.vstack([simulate_counts(bins, seed) for seed in range(6)])
+    names = tuple(f"N{i}" for i in range(6))
+    forward, _ = pon.build_panel(normals, bins, names)
+    reverse, _ = pon.build_panel(normals[::-1], bins, names[::-1])
+    np.testing.assert_allclose(forward.reference_log2, reverse.reference_log2, equal_nan=True)
+    np.testing.assert_array_equal(forward.mask, reverse.mask)
+
+
+def test_panel_learns_the_shared_efficiency(bins, panel):
+    built, report = panel
+    assert report.noise_denoised < report.noise_gc_only * 0.8
+    assert report.outliers == {}
+    sample = normalize.log2_ratios(simulate_counts(bins, 77), built, bins)
+    assert sample.noise < report.noise_gc_only * 0.8
+
+
+def test_focal_gain_is_recovered(bins, panel):
+    in_amplicon = (bins.chrom == "chr17") & (bins.start >= 39_600_000) & (bins.end <= 39_900_000)
+    ratio = np.where(in_amplicon, (2 * 0.8 + 0.2 * 20) / 2, 1.0)
+    profile = normalize.log2_ratios(simulate_counts(bins, 91, ratio=ratio), panel[0], bins)
+    measured = np.average(profile.log2_ratio[in_amplicon], weights=profile.weight[in_amplicon])
+    standard_error = 1 / np.sqrt(profile.weight[in_amplicon].sum())
+    assert abs(measured - np.log2(2.8)) < 4 * standard_error + 0.03
+    assert abs(np.nanmedian(profile.log2_ratio[~in_amplicon])) < 0.02
+
+
+def test_outlier_normal_is_left_out(bins):
+    normals = [simulate_counts(bins, seed) for seed in range(8)]
+    shifted = np.where(bins.chrom == "chr8", 1.5, 1.0)
+    normals[3] = simulate_counts(bins, 3, ratio=shifted)
+    built, report = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)))
+    assert set(report.outliers) == {"N3"} and "chr8" in report.outliers["N3"]
+    assert "N3" not in built.sample_names
+    kept, _ = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), keep_outliers=True)
+    assert "N3" in kept.sample_names
+
+
+def test_too_few_normals_are_refused(bins):
+    with pytest.raises(InputError, match="at least 3"):
+        pon.build_panel(np.vstack([simulate_counts(bins, 1)] * 2), bins, ("A", "B"))
+
+
+def test_gavish_donoho_finds_planted_components():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0, 1, (40, 3000))
+    signal = 30 * np.outer(rng.normal(0, 1, 40), rng.normal(0, 1, 3000)) / np.sqrt(3000) * 3
+    values = np.linalg.svd(noise + signal, compute_uv=False)
+    assert pon.gavish_donoho_rank(values, 40, 3000) == 1
+    assert pon.gavish_donoho_rank(np.linalg.svd(noise, compute_uv=False), 40, 3000) == 0
+
+
+def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
+    built, report = panel
+    metadata = {"assembly": "GRCh38", "bins_checksum": bins.checksum, "samples": list(built.sample_names),
+                "channels": ["all"]}
+    io.write_panel(tmp_path / "a.npz", {"all": built}, metadata)
+    io.write_panel(tmp_path / "b.npz", {"all": built}, metadata)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    panels, read_metadata = io.read_panel(tmp_path / "a.npz")
+    np.testing.assert_array_equal(panels["all"].mask, built.mask)
+    assert read_metadata["samples"] == list(built.sample_names)
+    data = (tmp_path / "a.npz").read_bytes()
+    (tmp_path / "corrupt.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="not a readable her2cnv panel"):
+        io.read_panel(tmp_path / "corrupt.npz")
