@@ -399,9 +399,9 @@ def read_json(path, expected_format: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(data, dict) or "format" not in data:
-        raise InputError(f"{path}: not a her2cnv file (no 'format' field; expected {expected_format})")
-    split_header(path, format_header({"format": data["format"]}), expected_format)  # kind and version check
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    check_format(path, data.get("format"), expected_format)
     return data
 
 
@@ -412,7 +412,14 @@ def write_plain_table(path, frame: pd.DataFrame) -> None:
 
 def write_table(path, frame: pd.DataFrame, header: dict) -> None:
     """A TSV with the ``#key=value`` header (``header`` must hold ``format``)."""
-    write_text(path, format_header(header) + frame.to_csv(sep="\t", index=False, lineterminator="\n"))
+    write_text(path, format_header(header) + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+def beside_bam(path, suffix: str) -> Path:
+    """``OUT.bam`` -> ``OUT.<suffix>`` (any other name gets ``.<suffix>`` appended)."""
+    path = Path(path)
+    stem = path.name[:-4] if path.name.endswith(".bam") else path.name
+    return path.with_name(f"{stem}.{suffix}")
 
 
 def parse_region(text: str) -> tuple[str, int, int]:
@@ -482,9 +489,15 @@ def read_simulated_reference(fasta) -> dict:
         raise InputError(f"{fasta}: not a simulated reference (no {sidecar.name} beside it); "
                          "make one with 'her2cnv simulate reference'")
     model = read_json(sidecar, SIMULATED_REFERENCE_FORMAT)
-    if read_fasta_lengths(fasta) != model.get("contig_lengths"):
+    lengths = read_fasta_lengths(fasta)
+    if lengths != model.get("contig_lengths"):
         raise InputError(f"{sidecar}: contig lengths differ from {fasta} (a FASTA from another run?)")
-    return model
+    return {**model, "contig_lengths": lengths}  # in FASTA order (the JSON keys are sorted)
+
+
+def _last_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else type(error).__name__
 
 
 @contextlib.contextmanager
@@ -497,7 +510,7 @@ def _atomic_indexed_bam(path):
         try:
             pysam.index(str(temporary), str(temporary_index))
         except pysam.SamtoolsError as error:
-            raise Her2CnvError(f"{path}: cannot index ({str(error).strip().splitlines()[-1]})") from None
+            raise Her2CnvError(f"{path}: cannot index ({_last_line(error)})") from None
 
 
 def write_bam_from_sam(path, sam_header: str, sam_chunks, threads: int = 2) -> None:
@@ -517,7 +530,7 @@ def write_bam_from_sam(path, sam_header: str, sam_chunks, threads: int = 2) -> N
                     handle.write(chunk)
             pysam.view("--no-PG", "-b", "-@", str(threads), "-o", str(temporary), str(sam), catch_stdout=False)
         except pysam.SamtoolsError as error:
-            raise Her2CnvError(f"{path}: samtools could not convert the records ({error})") from None
+            raise Her2CnvError(f"{path}: samtools could not convert the records ({_last_line(error)})") from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(sam)
@@ -535,7 +548,9 @@ def write_alignments(path, header: dict, records, threads: int = 2) -> None:
 
 def sam_header(contig_lengths: dict[str, int], read_group: dict[str, str], program: dict[str, str]) -> str:
     """A coordinate-sorted SAM header: @HD, one @SQ per contig, one @RG and one @PG (no command line)."""
-    fields = lambda tag, values: "\t".join([tag, *(f"{key}:{value}" for key, value in values.items())]) + "\n"
+    def fields(tag: str, values: dict) -> str:
+        return "\t".join([tag, *(f"{key}:{value}" for key, value in values.items())]) + "\n"
+
     return (fields("@HD", {"VN": "1.6", "SO": "coordinate"})
             + "".join(fields("@SQ", {"SN": name, "LN": length}) for name, length in contig_lengths.items())
             + fields("@RG", read_group) + fields("@PG", program))
@@ -632,3 +647,93 @@ def write_ratios(path, counts: FragmentCounts, profile, header: dict) -> None:
     fields = {"format": RATIOS_FORMAT, "sample": counts.sample, "assembly": counts.bins.assembly,
               "bins_checksum": counts.bins.checksum, **header}
     write_text(path, format_header(fields) + table.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+# ---------------------------------------------------------------- thresholds
+
+def read_thresholds(override_path=None):
+    """Defaults from ``reference/thresholds.toml``, with keys from ``override_path`` replacing them."""
+    import tomllib
+
+    from .types import Thresholds
+
+    sections = tomllib.loads(_reference_file("thresholds.toml").read_text())
+    values = {key: value for section in sections.values() for key, value in section.items()}
+    if override_path is not None:
+        try:
+            override = tomllib.loads(read_text(override_path))
+        except tomllib.TOMLDecodeError as error:
+            raise InputError(f"{override_path}: not valid TOML ({error})") from None
+        flat = {k: v for s in override.values() if isinstance(s, dict) for k, v in s.items()}
+        flat.update({k: v for k, v in override.items() if not isinstance(v, dict)})
+        unknown = sorted(set(flat) - set(values))
+        if unknown:
+            raise InputError(f"{override_path}: unknown threshold(s) {', '.join(unknown)}")
+        for key, value in flat.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise InputError(f"{override_path}: threshold {key} must be a number")
+        values.update(flat)
+    return Thresholds(**values)
+
+
+# ---------------------------------------------------------------- call outputs
+
+CALL_FORMAT = "her2cnv.call/1"
+
+
+def _clean(value, digits: int = 6):
+    """JSON-safe and stable: round floats to ``digits`` significant digits, NaN/inf -> null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, digits) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return None if not np.isfinite(value) else float(f"{value:.{digits}g}")
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def call_document(call, tumor_fraction, provenance: dict) -> dict:
+    """The public SAMPLE.call.json document (field names are a pinned interface; see README)."""
+    erbb2 = {
+        "status": call.status, "reason": call.reason,
+        "plasma_copy_number": call.plasma_copy_number, "plasma_copy_number_ci95": call.plasma_copy_number_ci95,
+        "tumor_copy_number": call.tumor_copy_number, "tumor_copy_number_ci95": call.tumor_copy_number_ci95,
+        "log2_ratio": call.log2_ratio, "log2_ratio_se": call.log2_ratio_se, "measured_on": call.measured_on,
+        "gene_log2_ratio": call.gene_log2_ratio, "z_score": call.z_score, "null_z_score": call.null_z_score,
+        "focal": call.focal, "amplicon": call.amplicon, "arm_log2_ratios": call.arm_log2_ratios,
+        "limit_of_detection_copy_number": call.limit_of_detection_copy_number,
+    }
+    fraction = {
+        "estimate": tumor_fraction.estimate, "ci95": tumor_fraction.ci95, "method": tumor_fraction.method,
+        "detected": tumor_fraction.detected, "detection_limit": tumor_fraction.limit,
+        "ploidy": tumor_fraction.ploidy, "fit_improvement": tumor_fraction.fit_improvement,
+        "segments_used": tumor_fraction.n_segments,
+    }
+    return _clean({"format": CALL_FORMAT, "sample": call.sample, "erbb2": erbb2, "tumor_fraction": fraction,
+                   "qc": call.qc, "provenance": provenance})
+
+
+def write_call(path, document: dict) -> None:
+    write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def write_segments(path, sample: str, segments, bins: Bins, baseline: float) -> None:
+    """IGV .seg: ID, chrom, loc.start (1-based), loc.end, num.mark, seg.mean (log2 to the diploid baseline)."""
+    rows = ["ID\tchrom\tloc.start\tloc.end\tnum.mark\tseg.mean"]
+    for i in range(len(segments)):
+        mean = segments.log2_ratio[i] - baseline
+        rows.append(f"{sample}\t{segments.chrom[i]}\t{int(bins.start[segments.first_bin[i]]) + 1}\t"
+                    f"{int(bins.end[segments.end_bin[i] - 1])}\t{int(segments.n_bins[i])}\t"
+                    f"{'NA' if not np.isfinite(mean) else f'{mean:.4f}'}")
+    write_text(path, "\n".join(rows) + "\n")
+
+
+def write_bytes(path, data: bytes) -> None:
+    with atomic_output(path) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(data)

@@ -20,24 +20,24 @@ unless asked to keep them.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 from .bins import canonical_contig
 from .errors import InputError
 from .normalize import LN2_SQUARED, denoise_fit_bins, gc_corrected_log2, mapd, project_out, static_mask
 from .types import Bins, Panel
 
-log = logging.getLogger(__name__)
-
 MIN_NORMALS = 3
 RECOMMENDED_NORMALS = 15
 MAX_FOLDS = 10
 COVERAGE_LIMIT = 1.0  # |median log2 depth| above this: atypical coverage (bit 1)
-SPREAD_FLOOR = 0.10  # systematic SD above SPREAD_FLOOR + SPREAD_FACTOR x median: high spread (bit 2)
-SPREAD_FACTOR = 4.0
+# High spread (bit 2): a bin whose variance across cross-fitted normals, relative to the typical bin of its
+# kind, exceeds both the chi-square bound below (what n normals can show by chance) and SPREAD_MIN_RATIO.
+SPREAD_SIGNIFICANCE = 0.9999
+SPREAD_MIN_RATIO = 3.0
 SHRINKAGE_NORMALS = 5.0  # prior weight (in normals) pulling per-bin variances to their median
 OUTLIER_CONTIG_SHIFT = 0.1  # a normal whose median log2 on a contig is shifted more than this is an outlier
 OUTLIER_NOISE_MADS = 5.0
@@ -112,14 +112,24 @@ def cross_fit(log2_depth: np.ndarray, bins: Bins, usable: np.ndarray):
     return denoised, reference_only
 
 
-def systematic_variance(denoised: np.ndarray, expected: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """Per-bin variance of cross-fitted normals beyond Poisson sampling, shrunk towards the median bin."""
+def systematic_variance(denoised: np.ndarray, expected: np.ndarray, usable: np.ndarray, kind: np.ndarray):
+    """Per-bin variance of cross-fitted normals beyond Poisson sampling, shrunk towards the median bin of
+    the same kind (10 kb locus bins and 100 kb genome bins differ), and the ratio of observed to Poisson
+    variance (about chi-square_n / n where a bin is as steady as sampling allows)."""
     n = len(denoised)
-    poisson = 1.0 / (LN2_SQUARED * np.maximum(expected, 0.5))
-    excess = np.nanmean(denoised ** 2, axis=0) - np.nanmean(poisson, axis=0)
-    excess = np.where(usable, np.clip(excess, 0.0, None), np.nan)
-    typical = np.nanmedian(excess) if np.any(usable) else 0.0
-    return np.where(usable, (n * excess + SHRINKAGE_NORMALS * typical) / (n + SHRINKAGE_NORMALS), 0.0)
+    poisson = np.where(usable, 1.0 / (LN2_SQUARED * np.maximum(expected, 0.5)), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = np.where(usable, np.nanmean(np.where(usable, denoised, 0.0) ** 2, axis=0), np.nan)
+        sampling = np.nanmean(np.where(usable, poisson, 1.0), axis=0)
+        excess = np.clip(observed - sampling, 0.0, None)
+        variance_ratio = observed / sampling
+    shrunk = np.zeros(len(excess))
+    for value in np.unique(kind):
+        members = usable & (kind == value)
+        if members.any():
+            typical = np.median(excess[members])
+            shrunk[members] = (n * excess[members] + SHRINKAGE_NORMALS * typical) / (n + SHRINKAGE_NORMALS)
+    return shrunk, np.where(usable, variance_ratio, np.nan)
 
 
 def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> dict[str, str]:
@@ -146,10 +156,13 @@ def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> d
 def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str) -> tuple[Panel, np.ndarray, np.ndarray]:
     mask = static_mask(bins) | coverage_mask(log2_depth, counts)
     denoised, _ = cross_fit(log2_depth, bins, mask == 0)
-    variance = systematic_variance(denoised, expected, mask == 0)
-    spread = np.sqrt(variance)
-    typical = np.median(spread[mask == 0]) if np.any(mask == 0) else 0.0
-    mask[(mask == 0) & (spread > SPREAD_FLOOR + SPREAD_FACTOR * typical)] |= 2
+    _, variance_ratio = systematic_variance(denoised, expected, mask == 0, bins.kind)
+    limit = max(chi2.ppf(SPREAD_SIGNIFICANCE, len(names)) / len(names), SPREAD_MIN_RATIO)
+    for value in np.unique(bins.kind):
+        members = (mask == 0) & (bins.kind == value)
+        if members.any():
+            relative = variance_ratio[members] / np.median(variance_ratio[members])
+            mask[np.flatnonzero(members)[relative > limit]] |= 2
     usable = mask == 0
     if not usable.any():
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
@@ -159,7 +172,7 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str) -> tuple
     panel = Panel(
         channel=channel, bins_checksum=bins.checksum, assembly=bins.assembly, sample_names=tuple(names),
         reference_log2=np.where(usable, reference, np.nan),
-        systematic_variance=systematic_variance(denoised, expected, usable),
+        systematic_variance=systematic_variance(denoised, expected, usable, bins.kind)[0],
         mask=mask, basis=residual_basis(np.where(usable, log2_depth - reference, 0.0), usable),
         null_bins=null_bins, null_log2=denoised[:, null_bins],
     )
@@ -194,8 +207,6 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     genome = (bins.kind != "locus") & panel.usable
     noise = {label: float(np.median([mapd(p, bins.chrom, genome) for p in profiles]))
              for label, profiles in (("gc", gc_only), ("reference", reference_only), ("denoised", denoised))}
-    if len(names) < RECOMMENDED_NORMALS:
-        log.warning("panel of normals built from %d normals; %d-50 are recommended", len(names), RECOMMENDED_NORMALS)
     masked = {str(bit): int(np.sum((panel.mask & bit) != 0)) for bit in (1, 2, 4, 8, 16, 32)}
     report = PanelReport(used=names, outliers=outliers, n_components=panel.basis.shape[0], masked=masked,
                          noise_gc_only=noise["gc"], noise_reference=noise["reference"],

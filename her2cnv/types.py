@@ -234,3 +234,53 @@ class Profile:
     locus_noise: float  # MAPD of neighbouring locus (fine) bins, NaN without them
     gc_bias: float  # log2 range of the GC fit over the central 90% of bins
     n_components: int  # panel components projected out
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Calling and monitoring defaults from ``reference/thresholds.toml`` (derivations there)."""
+
+    high_level_copy_number: float
+    min_z_score: float
+    max_focal_span: int
+    min_focal_z_score: float
+    max_copy_state: int
+    segment_error_floor: float
+    state_penalty: float
+    min_fit_improvement: float
+    min_segment_bins: int
+    min_reportable: float
+    max_noise: float
+    min_fragments: int
+    min_erbb2_fragments: float
+    max_gc_bias: float
+    max_masked_fraction: float
+    response_fraction: float
+    min_change_z_score: float
+
+
+STATUSES = ("high_level_amplification", "low_level_gain", "not_detected", "indeterminate")
+
+
+@dataclass(frozen=True)
+class Erbb2Call:
+    """The ERBB2 answer for one sample (``call.call_erbb2``); serialised as SAMPLE.call.json."""
+
+    sample: str
+    status: str  # one of STATUSES
+    reason: str  # plain language
+    log2_ratio: float  # ERBB2 level relative to the diploid baseline
+    log2_ratio_se: float
+    measured_on: str  # "segment" (the segment holding ERBB2) or "gene" (ERBB2's own bins)
+    gene_log2_ratio: float  # ERBB2's own bins, relative to the diploid baseline
+    z_score: float
+    null_z_score: float | None  # against the panel's cross-fitted normals
+    plasma_copy_number: float
+    plasma_copy_number_ci95: tuple[float, float]
+    tumor_copy_number: float | None
+    tumor_copy_number_ci95: tuple[float, float] | None
+    focal: bool | None
+    amplicon: dict | None  # chrom, start, end (0-based half-open), genes
+    arm_log2_ratios: dict  # "17p", "17q" (outside the amplicon), relative to the diploid baseline
+    limit_of_detection_copy_number: float | None
+    qc: dict  # pass, reasons, metrics

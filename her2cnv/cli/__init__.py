@@ -13,9 +13,9 @@ import sys
 
 from ..errors import Her2CnvError
 from ..version import __version__
-from . import bins, count, normalize, pon
+from . import bins, call, count, dilute, normalize, pon, simulate
 
-SUBCOMMANDS = (bins, count, pon, normalize)
+SUBCOMMANDS = (bins, count, pon, normalize, call, simulate, dilute)
 
 
 def build_parser() -> argparse.ArgumentParser:

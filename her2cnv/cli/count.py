@@ -36,13 +36,18 @@ def run(args):
     short = counts.parse_length_window(args.short_length, "--short-length")
     filters = counts.CountFilters(min_mapq=args.min_mapq, exclude_flags=args.exclude_flags,
                                   min_length=window[0], max_length=window[1], short_min=short[0], short_max=short[1])
-    bar = progress_bar(args, f"counting {args.bam}")
-    try:
-        result = counts.count_bam(args.bam, bins, filters, reference=args.reference, threads=args.threads,
-                                  sample=args.sample, progress=bar,
-                                  assembly_lengths=io.load_assembly(bins.assembly).contig_lengths)
-    finally:
-        bar.close()
+    result = count_with_progress(args, bins, filters)
     if result.outcomes["fragments_counted"] == 0:
         log.warning("%s: no fragment passed the filters (see the outcomes in %s)", args.bam, args.output)
     io.write_counts(args.output, result)
+
+
+def count_with_progress(args, bins, filters):
+    """Count ``args.bam`` into ``bins``, with a progress bar on a terminal (shared by 'count' and 'run')."""
+    bar = progress_bar(args, f"counting {args.bam}")
+    try:
+        return counts.count_bam(args.bam, bins, filters, reference=args.reference, threads=args.threads,
+                                sample=args.sample, progress=bar,
+                                assembly_lengths=io.load_assembly(bins.assembly).contig_lengths)
+    finally:
+        bar.close()

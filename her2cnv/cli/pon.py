@@ -43,6 +43,9 @@ def run(args):
             matrix, first.bins, tuple(n.sample for n in used), channel=channel,
             keep_outliers=args.keep_outliers or bool(panels))
     report = reports["all"]
+    if len(report.used) < pon.RECOMMENDED_NORMALS:
+        log.warning("panel of normals built from %d normals; %d-50 are recommended", len(report.used),
+                    pon.RECOMMENDED_NORMALS)
     for sample, reason in report.outliers.items():
         log.warning("normal %s is an outlier: %s (%s)", sample, reason, "kept" if args.keep_outliers else "left out")
     log.info("panel: %d normals, %d components, noise (MAPD) %.3f after GC correction, %.3f after the panel",

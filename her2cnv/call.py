@@ -1,0 +1,256 @@
+"""Supporting functions for the 'call' command: ERBB2 level, focality and status.
+
+Measurement. ERBB2's level is the level of the segment that holds all of its
+bins: segmentation found no change inside it, so the whole segment (for a focal
+amplicon, all of the amplicon) measures ERBB2, far more precisely than the 42 kb
+gene alone. If ERBB2's own bins differ significantly from their segment
+(segmentation missed a small event) or straddle a boundary, the gene's own bins
+are used. Levels are relative to the diploid baseline from the tumour-fraction
+fit, so plasma copy number ``PCN = 2 x 2^level`` and, for a clonal event,
+tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
+for any tumour ploidy because the level is measured against the diploid state,
+not the sample's average).
+
+The classification rules are all in ``classify``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import normalize, purity
+from .bins import canonical_contig
+from .segment import segment_profile
+from .types import Assembly, Bins, Erbb2Call, Panel, Profile, Segments, Thresholds
+
+Z95 = 1.959964
+CHI2_1_MEDIAN = 0.4549  # median of chi-square with 1 df: neighbour differences -> overdispersion
+MIN_NULL_NORMALS = 5
+
+
+def gene_overlap(bins: Bins, assembly: Assembly, gene: str = "ERBB2") -> np.ndarray:
+    """Fraction of each bin covered by ``gene`` (0 for bins off the gene)."""
+    start, end = assembly.gene_span(gene)
+    on_17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
+    overlap = np.clip(np.minimum(bins.end, end) - np.maximum(bins.start, start), 0, None)
+    return np.where(on_17, overlap / (bins.end - bins.start), 0.0)
+
+
+def overdispersion(profile: Profile, selection: np.ndarray) -> float:
+    """How much more neighbouring selected bins differ than their weights predict (at least 1)."""
+    index = np.flatnonzero(selection & np.isfinite(profile.log2_ratio))
+    if len(index) < 6:
+        return 1.0
+    x, w = profile.log2_ratio[index], profile.weight[index]
+    combined = w[1:] * w[:-1] / (w[1:] + w[:-1])
+    return max(1.0, float(np.median(combined * np.diff(x) ** 2) / CHI2_1_MEDIAN))
+
+
+def weighted_level(profile: Profile, coefficients: np.ndarray, dispersion: float) -> tuple[float, float]:
+    """Weighted mean of the log2 ratios with per-bin ``coefficients`` (x weight), and its SE."""
+    usable = np.isfinite(profile.log2_ratio) & (coefficients > 0)
+    if not usable.any():
+        return float("nan"), float("nan")
+    a = coefficients[usable] * profile.weight[usable]
+    mean = float(np.sum(a * profile.log2_ratio[usable]) / a.sum())
+    variance = float(np.sum(a ** 2 / profile.weight[usable]) / a.sum() ** 2)
+    return mean, float(np.sqrt(variance * dispersion))
+
+
+def segment_of(segments: Segments, bin_indices: np.ndarray) -> int | None:
+    """The one segment holding all of ``bin_indices``, or None if they straddle a boundary."""
+    holders = {int(np.searchsorted(segments.end_bin, i, side="right")) for i in bin_indices.tolist()}
+    return holders.pop() if len(holders) == 1 else None
+
+
+def segment_span(segments: Segments, bins: Bins, index: int) -> tuple[str, int, int]:
+    return (str(segments.chrom[index]), int(bins.start[segments.first_bin[index]]),
+            int(bins.end[segments.end_bin[index] - 1]))
+
+
+def null_distribution(panel: Panel, coefficients: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each panel normal's cross-fitted level over the same bins and coefficients."""
+    a = coefficients[panel.null_bins] * np.nan_to_num(weight[panel.null_bins])
+    values = []
+    for profile in panel.null_log2:
+        usable = np.isfinite(profile) & (a > 0)
+        if usable.any():
+            values.append(np.sum(a[usable] * profile[usable]) / a[usable].sum())
+    return np.array(values)
+
+
+def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overlap: np.ndarray,
+                    thresholds: Thresholds) -> dict:
+    """QC metrics and the reasons, if any, the sample cannot be called."""
+    erbb2 = erbb2_overlap > 0
+    usable_erbb2 = erbb2 & panel.usable
+    expected_erbb2 = float(np.nansum(profile.expected_count[usable_erbb2] * erbb2_overlap[usable_erbb2]))
+    masked_fraction = float(np.mean(~panel.usable))
+    metrics = {
+        "fragments_counted": int(outcomes.get("fragments_counted", 0)),
+        "noise_mapd": round(profile.noise, 4),
+        "locus_noise_mapd": None if np.isnan(profile.locus_noise) else round(profile.locus_noise, 4),
+        "gc_bias": round(profile.gc_bias, 4),
+        "masked_bin_fraction": round(masked_fraction, 4),
+        "erbb2_usable_bins": int(usable_erbb2.sum()),
+        "erbb2_expected_fragments": round(expected_erbb2, 1),
+        "panel_components": profile.n_components,
+    }
+    reasons = []
+    if metrics["fragments_counted"] < thresholds.min_fragments:
+        reasons.append(f"only {metrics['fragments_counted']:,} fragments counted (need {thresholds.min_fragments:,})")
+    if not usable_erbb2.any():
+        reasons.append("no usable bin over ERBB2 (all masked by the panel of normals)")
+    elif expected_erbb2 < thresholds.min_erbb2_fragments:
+        reasons.append(f"coverage at ERBB2 too low ({expected_erbb2:.0f} fragments expected, need "
+                       f"{thresholds.min_erbb2_fragments:.0f})")
+    if not profile.noise <= thresholds.max_noise:
+        reasons.append(f"profile too noisy (MAPD {profile.noise:.3f} > {thresholds.max_noise})")
+    if profile.gc_bias > thresholds.max_gc_bias:
+        reasons.append(f"GC bias too strong ({profile.gc_bias:.2f} log2 > {thresholds.max_gc_bias})")
+    if masked_fraction > thresholds.max_masked_fraction:
+        reasons.append(f"{masked_fraction:.0%} of bins masked by the panel of normals")
+    return {"pass": not reasons, "reasons": reasons, **metrics}
+
+
+def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tuple[float, float],
+             tumor_cn: float | None, tumor_ci: tuple[float, float] | None, lod: float | None,
+             tumor_fraction: purity.TumorFractionFit, level_text: str, thresholds: Thresholds) -> tuple[str, str]:
+    """The status and a plain-language reason. Every rule of the ERBB2 call is here."""
+    high = thresholds.high_level_copy_number
+    tf_text = (f"tumour fraction {tumor_fraction.estimate:.1%} ({tumor_fraction.method})" if tumor_fraction.detected
+               else f"tumour fraction below detection (< {tumor_fraction.limit:.1%})")
+    if not qc["pass"]:
+        return "indeterminate", "QC failed: " + "; ".join(qc["reasons"]) + "."
+    if not significant:
+        if lod is not None and lod <= high:
+            return "not_detected", (f"No ERBB2 gain ({level_text}). With {tf_text}, a tumour ERBB2 copy number of "
+                                    f"{lod:.1f} or more would have been detected.")
+        shown = "any" if lod is None else f"{lod:.1f} or more"
+        return "indeterminate", (f"No ERBB2 gain detected ({level_text}), but with {tf_text} only {shown} tumour "
+                                 f"copies would have been visible, so a high-level amplification (>= {high:g}) "
+                                 "cannot be excluded.")
+    if not focal:
+        return "low_level_gain", (f"ERBB2 is gained ({level_text}) only as part of a broad chr17/17q gain, not a "
+                                  "focal amplification; arm-level gains do not predict anti-HER2 benefit.")
+    if tumor_cn is None:
+        if plasma_ci[0] >= high:
+            return "high_level_amplification", (f"Focal ERBB2 amplification ({level_text}); plasma copy number "
+                                                f"alone is >= {high:g}, so the tumour's is too, whatever the tumour "
+                                                "fraction.")
+        return "indeterminate", (f"Focal ERBB2 gain ({level_text}) but {tf_text}, so the tumour copy number cannot "
+                                 "be established; give --tumor-fraction (e.g. from variant allele fractions).")
+    interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
+    if tumor_ci[0] >= high:
+        return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}."
+    if tumor_ci[1] < high:
+        return "low_level_gain", f"Focal ERBB2 gain ({level_text}) below the high-level threshold {high:g}: {interval}."
+    return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}: the interval spans the high-level "
+                             f"threshold {high:g}.")
+
+
+def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fit: purity.TumorFractionFit):
+    """CN = 2 + (PCN - 2) / TF with an interval over both the PCN and the TF intervals."""
+    if not fit.detected or not fit.estimate:
+        return None, None
+    low_tf, high_tf = fit.ci95
+
+    def convert(pcn, for_lower):
+        denominator = (high_tf if (pcn > 2) == for_lower else low_tf)
+        return 2 + (pcn - 2) / denominator
+
+    return 2 + (plasma - 2) / fit.estimate, (convert(plasma_ci[0], True), convert(plasma_ci[1], False))
+
+
+def arm_level(profile: Profile, bins: Bins, assembly: Assembly, arm: str, exclude: np.ndarray, dispersion: float):
+    boundary = assembly.arm_boundaries["chr17"]
+    on_17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
+    side = bins.end <= boundary if arm == "17p" else bins.start >= boundary
+    selection = on_17 & side & ~exclude & (bins.kind != "locus")
+    return weighted_level(profile, selection.astype(float), dispersion)
+
+
+def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, panel: Panel, assembly: Assembly,
+               outcomes: dict, tumor_fraction: purity.TumorFractionFit, thresholds: Thresholds) -> Erbb2Call:
+    """The ERBB2 call for one normalised, segmented sample."""
+    overlap = gene_overlap(bins, assembly)
+    erbb2_bins = np.flatnonzero((overlap > 0) & np.isfinite(profile.log2_ratio))
+    qc = quality_control(outcomes, profile, panel, overlap, thresholds)
+    baseline = tumor_fraction.baseline_log2
+    kind = bins.kind[erbb2_bins[0]] if len(erbb2_bins) else "locus"
+    gene_level, gene_se = weighted_level(profile, overlap, overdispersion(profile, bins.kind == kind))
+    # which measurement: the segment holding ERBB2, unless ERBB2 departs from it
+    holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
+    coefficients, level, se, measured_on = overlap, gene_level, gene_se, "gene"
+    if holder is not None and segments.n_bins[holder] > 0:
+        segment_level = float(segments.log2_ratio[holder])
+        # a segment's level also carries the model error of the diploid baseline (the TF fit's floor)
+        segment_se = float(np.hypot((segments.ci_high[holder] - segments.ci_low[holder]) / (2 * Z95),
+                                    thresholds.segment_error_floor))
+        departure = abs(gene_level - segment_level) / np.hypot(gene_se, segment_se)
+        if departure < thresholds.min_focal_z_score:
+            in_segment = np.zeros(len(bins))
+            in_segment[segments.first_bin[holder]:segments.end_bin[holder]] = 1.0
+            coefficients, level, se, measured_on = in_segment, segment_level, segment_se, "segment"
+    level -= baseline
+    z_score = level / se if se > 0 else float("nan")
+    null = null_distribution(panel, coefficients, profile.weight)
+    null_z = None
+    if len(null) >= MIN_NULL_NORMALS and np.std(null, ddof=1) > 0:
+        null_z = float((level - np.mean(null)) / np.std(null, ddof=1))
+    effective_z = min(z_score, null_z) if null_z is not None else z_score
+    plasma = 2 * 2 ** level
+    plasma_ci = (2 * 2 ** (level - Z95 * se), 2 * 2 ** (level + Z95 * se))
+    # focality: ERBB2 against the rest of 17q, and the amplicon's extent
+    amplicon, exclude = None, overlap > 0
+    if measured_on == "segment":
+        chrom, start, end = segment_span(segments, bins, holder)
+        exclude = np.zeros(len(bins), dtype=bool)
+        exclude[segments.first_bin[holder]:segments.end_bin[holder]] = True
+    elif len(erbb2_bins):
+        chrom, start, end = str(bins.chrom[erbb2_bins[0]]), int(bins.start[erbb2_bins[0]]), int(bins.end[erbb2_bins[-1]])
+    else:
+        chrom, (start, end) = assembly.locus[0], assembly.gene_span("ERBB2")
+    genome_dispersion = overdispersion(profile, bins.kind != "locus")
+    q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
+    p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)
+    q_se = np.hypot(q_se, thresholds.segment_error_floor)
+    above_arm = (level - (q_level - baseline)) / np.hypot(se, q_se)
+    significant = bool(effective_z >= thresholds.min_z_score and plasma > 2)
+    focal = None
+    if significant:
+        focal = bool(above_arm >= thresholds.min_focal_z_score and end - start <= thresholds.max_focal_span)
+        if focal:
+            inside = [name for name, s, e in zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends)
+                      if s < end and e > start]
+            amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
+                        "boundaries": "segment" if measured_on == "segment" else "ERBB2 bins only (not resolved)"}
+    tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
+    # the limit of detection is for a focal amplification of ERBB2 alone, measured on its own bins
+    detectable_plasma = 2 * 2 ** (thresholds.min_z_score * gene_se)
+    lod_fraction = tumor_fraction.estimate if tumor_fraction.detected else tumor_fraction.limit
+    lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(gene_se) else None
+    level_text = f"plasma copy number {plasma:.2f}, 95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}, z {effective_z:.1f}"
+    status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
+                              tumor_ci=tumor_ci, lod=lod, tumor_fraction=tumor_fraction, level_text=level_text,
+                              thresholds=thresholds)
+    return Erbb2Call(
+        sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
+        gene_log2_ratio=gene_level - baseline, z_score=z_score, null_z_score=null_z,
+        plasma_copy_number=plasma, plasma_copy_number_ci95=plasma_ci,
+        tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, focal=focal, amplicon=amplicon,
+        arm_log2_ratios={"17p": p_level - baseline, "17q": q_level - baseline},
+        limit_of_detection_copy_number=lod, qc=qc,
+    )
+
+
+def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, outcomes: dict, sample: str,
+            thresholds: Thresholds, external_tumor_fraction: float | None = None):
+    """Normalise, segment, fit the tumour fraction and call ERBB2: (call, tumour-fraction fit, profile, segments)."""
+    profile = normalize.log2_ratios(counts, panel, bins)
+    segments = segment_profile(profile.log2_ratio, profile.weight, bins.chrom)
+    if external_tumor_fraction is None:
+        fit = purity.fit_tumor_fraction(segments, bins, panel.usable, profile.noise, assembly, thresholds)
+    else:
+        fit = purity.external_tumor_fraction(external_tumor_fraction, segments, bins, panel.usable, profile.noise,
+                                             assembly, thresholds)
+    return call_erbb2(sample, profile, segments, bins, panel, assembly, outcomes, fit, thresholds), fit, profile, segments

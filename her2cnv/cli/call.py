@@ -1,0 +1,83 @@
+"""``her2cnv call`` (counts -> ERBB2 call) and ``her2cnv run`` (BAM -> counts -> ERBB2 call)."""
+import logging
+
+from .. import call, counts, io, plot, pon
+from ..errors import InputError
+from ..version import __version__
+from .count import count_with_progress
+
+log = logging.getLogger(__name__)
+
+
+def _add_call_options(parser):
+    parser.add_argument("--pon", required=True, help="panel of normals from 'her2cnv pon'")
+    parser.add_argument("-o", "--outdir", required=True, help="directory for SAMPLE.call.json, .ratios.tsv, .seg, PNGs")
+    parser.add_argument("--tumor-fraction", type=float, help="external tumour fraction (0-1), e.g. from the highest "
+                                                             "somatic VAF; recorded as such instead of fitted")
+    parser.add_argument("--thresholds", help="TOML file overriding reference/thresholds.toml")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    parser.set_defaults(handler=run_call)
+
+
+def add_parser(subparsers, common):
+    parser = subparsers.add_parser("call", parents=[common], help="call ERBB2 from counts",
+                                   description="Normalise against the panel, segment, estimate tumour fraction, and "
+                                               "call ERBB2 (status, plasma and tumour copy number, focality, limit "
+                                               "of detection).")
+    parser.add_argument("counts", help="counts TSV from 'her2cnv count'")
+    _add_call_options(parser)
+    runner = subparsers.add_parser("run", parents=[common], help="count and call one BAM/CRAM",
+                                   description="'her2cnv count' then 'her2cnv call' in one command.")
+    runner.add_argument("bam", help="coordinate-sorted BAM or CRAM")
+    runner.add_argument("--bins", required=True, help="bins TSV the panel was built with")
+    runner.add_argument("--sample", help="sample name (default: the @RG SM tag, else the file name)")
+    runner.add_argument("--reference", help="reference FASTA (required for CRAM)")
+    runner.add_argument("--threads", type=int, default=1, help="BGZF decompression threads (default %(default)s)")
+    _add_call_options(runner)
+    runner.set_defaults(handler=run_bam)
+
+
+def run_call(args, sample_counts=None, counts_source=None):
+    sample_counts = sample_counts or io.read_counts(args.counts)
+    counts_source = counts_source or args.counts
+    if args.tumor_fraction is not None and not 0 < args.tumor_fraction <= 1:
+        raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
+    panels, panel_metadata = io.read_panel(args.pon)
+    panel = panels["all"]
+    pon.check_compatible(sample_counts.bins.checksum, sample_counts.bins.assembly, panel, counts_source)
+    thresholds = io.read_thresholds(args.thresholds)
+    assembly = io.load_assembly(panel.assembly)
+    outdir = io.make_directory(args.outdir)
+    name = sample_counts.sample
+    result, fit, profile, segments = call.analyse(sample_counts.count, sample_counts.bins, panel, assembly,
+                                                  sample_counts.outcomes, name, thresholds, args.tumor_fraction)
+    provenance = {
+        "tool": "her2cnv", "version": __version__, "command": args.command,
+        "parameters": {"tumor_fraction": args.tumor_fraction, "thresholds": vars(thresholds), "channel": "all"},
+        "inputs": {"counts": sample_counts.metadata.get("input") if args.command == "run" else io.file_fingerprint(counts_source),
+                   "pon": io.file_fingerprint(args.pon), "pon_normals": len(panel.sample_names),
+                   "bins_checksum": sample_counts.bins.checksum, "count_filters": sample_counts.metadata.get("filters")},
+    }
+    io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
+                    {"diploid_baseline_log2": round(fit.baseline_log2, 5), "provenance": provenance})
+    io.write_segments(io.output_path(outdir, name, "seg"), name, segments, sample_counts.bins, fit.baseline_log2)
+    if not args.no_plots:
+        io.write_bytes(io.output_path(outdir, name, "genome.png"),
+                       plot.genome_plot(profile, segments, sample_counts.bins, fit.baseline_log2,
+                                        f"{name}: tumour fraction {_fraction_text(fit)}"))
+        io.write_bytes(io.output_path(outdir, name, "chr17.png"),
+                       plot.chr17_plot(profile, segments, sample_counts.bins, fit.baseline_log2, assembly, result))
+    io.write_call(io.output_path(outdir, name, "call.json"), io.call_document(result, fit, provenance))
+    log.info("%s: %s (%s)", name, result.status, result.reason)
+
+
+def _fraction_text(fit) -> str:
+    return f"{fit.estimate:.1%}" if fit.detected else f"below detection (< {fit.limit:.1%})"
+
+
+def run_bam(args):
+    bins, _ = io.read_bins(args.bins)
+    sample_counts = count_with_progress(args, bins, counts.CountFilters())
+    outdir = io.make_directory(args.outdir)
+    io.write_counts(io.output_path(outdir, sample_counts.sample, "counts.tsv"), sample_counts)
+    run_call(args, sample_counts, args.bam)

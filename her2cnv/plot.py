@@ -1,0 +1,95 @@
+"""PNG figures of a call: the genome-wide profile and the chr17 view with the amplicon genes.
+
+Functions return PNG bytes (``io`` writes them), so reports can embed the same
+figures. matplotlib is imported lazily with the Agg backend: no display needed.
+"""
+from __future__ import annotations
+
+import io as _io
+
+import numpy as np
+
+from .bins import canonical_contig
+from .types import Assembly, Bins, Erbb2Call, Profile, Segments
+
+POINT_COLOUR = "#9aa5b1"
+SEGMENT_COLOUR = "#c0392b"
+GENE_COLOUR = "#2c3e50"
+MIN_LABELLED_GENE = 5000
+
+
+def _figure(width: float, height: float, columns: int = 1, width_ratios=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, plt.subplots(1, columns, figsize=(width, height), dpi=100, width_ratios=width_ratios)
+
+
+def _png(plt, figure) -> bytes:
+    buffer = _io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def genome_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float, title: str) -> bytes:
+    """log2 ratio per bin along the genome, with segment levels, relative to the diploid baseline."""
+    plt, (figure, axes) = _figure(12, 3.6)
+    offsets, position, ticks = {}, 0, []
+    for contig in bins.contigs:
+        on = bins.chrom == contig
+        offsets[contig] = position - bins.start[on].min()
+        ticks.append((position + (bins.end[on].max() - bins.start[on].min()) / 2, canonical_contig(contig)))
+        position += bins.end[on].max() - bins.start[on].min()
+        axes.axvline(position, color="#e0e0e0", lw=0.8)
+    x = (bins.start + bins.end) / 2 + np.array([offsets[c] for c in bins.chrom.tolist()])
+    axes.scatter(x, profile.log2_ratio - baseline, s=2, color=POINT_COLOUR, rasterized=True)
+    for i in range(len(segments)):
+        first, last = segments.first_bin[i], segments.end_bin[i] - 1
+        axes.plot([bins.start[first] + offsets[str(bins.chrom[first])], bins.end[last] + offsets[str(bins.chrom[last])]],
+                  [segments.log2_ratio[i] - baseline] * 2, color=SEGMENT_COLOUR, lw=2)
+    axes.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
+    axes.set_ylim(-1.5, 3.0)
+    axes.axhline(0, color="black", lw=0.6)
+    axes.set_ylabel("log2 ratio to diploid")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return _png(plt, figure)
+
+
+def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float, assembly: Assembly,
+               call: Erbb2Call) -> bytes:
+    """Left: all of chr17. Right: the 17q12 locus with the amplicon genes drawn and named. Plasma copy
+    number on the right axis."""
+    plt, (figure, (whole, locus)) = _figure(11, 3.8, columns=2, width_ratios=(1.6, 1))
+    on17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
+    middle = (bins.start + bins.end) / 2e6
+    relative = profile.log2_ratio - baseline
+    _, locus_start, locus_end = assembly.locus
+    for axes, shown in ((whole, on17), (locus, on17 & (bins.end > locus_start) & (bins.start < locus_end))):
+        axes.scatter(middle[shown], relative[shown], s=5, color=POINT_COLOUR)
+        for i in np.flatnonzero([canonical_contig(c) == "17" for c in segments.chrom.tolist()]):
+            axes.plot([bins.start[segments.first_bin[i]] / 1e6, bins.end[segments.end_bin[i] - 1] / 1e6],
+                      [segments.log2_ratio[i] - baseline] * 2, color=SEGMENT_COLOUR, lw=2)
+        axes.axhline(0, color="black", lw=0.6)
+        axes.set_ylim(-1.5, 3.2)
+        axes.set_xlabel("chr17 position (Mb)")
+    whole.axvline(assembly.arm_boundaries["chr17"] / 1e6, color="#bdc3c7", ls="--", lw=0.8)
+    whole.axvspan(locus_start / 1e6, locus_end / 1e6, color="#f5b041", alpha=0.3, lw=0)
+    whole.set_ylabel("log2 ratio to diploid")
+    locus.set_xlim(locus_start / 1e6, locus_end / 1e6)
+    for row, (name, start, end) in enumerate(zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends)):
+        height = -0.95 - 0.14 * (row % 4)
+        locus.plot([start / 1e6, end / 1e6], [height, height], lw=4,
+                   color="#d35400" if name == "ERBB2" else GENE_COLOUR, solid_capstyle="butt")
+        if end - start >= MIN_LABELLED_GENE:  # the smallest genes (TCAP, PNMT, MIEN1) stay unlabelled
+            locus.annotate(name, (end / 1e6, height), xytext=(2, -3), textcoords="offset points", fontsize=6)
+    right = locus.secondary_yaxis("right", functions=(lambda v: 2 * 2 ** np.asarray(v),
+                                                      lambda c: np.log2(np.clip(np.asarray(c), 1e-3, None) / 2)))
+    right.set_ylabel("plasma copy number")
+    whole.set_title(f"{call.sample}: {call.status.replace('_', ' ')}", fontsize=10)
+    locus.set_title(f"17q12 amplicon: ERBB2 plasma copy number {call.plasma_copy_number:.2f}", fontsize=9)
+    figure.tight_layout()
+    return _png(plt, figure)

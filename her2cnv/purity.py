@@ -1,0 +1,150 @@
+"""Tumour fraction from genome-wide segments, by fitting clonal integer copy states (as ichorCNA does).
+
+A segment of tumour copy number ``c`` in plasma of tumour fraction ``p`` has copy
+ratio ``(2(1-p) + p c) / 2`` relative to the diploid level, so its log2 ratio is
+``log2((2(1-p) + p c) / 2) + baseline``; ``baseline`` is where the diploid state
+sits in the profile (the profile is centred on its median bin, which is not
+diploid when the tumour is aneuploid). For every ``p`` on a grid and every
+baseline, each segment takes its best state ``c`` in 1..max_copy_state; the score is
+
+    sum over segments of (m - expected)^2 / (se^2 + floor^2) + penalty x |c - 2|
+
+The error floor stands for subclonality and residual bias; the penalty favours
+single-copy arm events over many-copy explanations of small shifts. The best
+``p`` must beat the all-diploid fit by ``min_fit_improvement`` to count as
+detected; its 95% interval is where the profiled score stays within 3.84 x the
+fit's overdispersion of the best. Segments overlapping the ERBB2 locus are left
+out: the amplicon's copy number is what we want to measure, not a clue to ``p``.
+
+Below detection we report a limit: the tumour fraction at which a single-copy
+gain over one chromosome arm of median size would have given the required
+improvement. This assumes the tumour has at least one arm-level event, as the
+~85% of colorectal cancers with chromosomal instability do; a tumour with a
+flat genome can hide at any fraction, so "below detection" is never "absent".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bins import canonical_contig
+from .types import Assembly, Bins, Segments, Thresholds
+
+FRACTION_GRID = np.round(np.arange(0.01, 0.9501, 0.0025), 4)
+BASELINE_COARSE = np.arange(-0.6, 0.6001, 0.01)
+BASELINE_FINE = np.arange(-0.01, 0.01001, 0.0005)
+MAPD_TO_SD = 1.0 / (0.6745 * np.sqrt(2.0))  # MAPD of Gaussian neighbours -> per-bin SD
+CHI2_95 = 3.841
+
+
+@dataclass(frozen=True)
+class TumorFractionFit:
+    estimate: float | None  # None when below detection (or unknown)
+    ci95: tuple[float, float] | None
+    detected: bool
+    limit: float  # TF below which this sample's profile would look flat
+    baseline_log2: float  # log2 level of the diploid state in the profile
+    ploidy: float | None  # length-weighted mean fitted tumour copy number
+    method: str  # "copy-number fit" or "external"
+    fit_improvement: float
+    n_segments: int
+
+
+def expected_log2(fraction: float, states: np.ndarray) -> np.ndarray:
+    return np.log2((2 * (1 - fraction) + fraction * states) / 2)
+
+
+def _segment_table(segments: Segments, bins: Bins, assembly: Assembly, thresholds: Thresholds):
+    """Means, variances and lengths of the segments that inform the fit."""
+    locus_chrom, locus_start, locus_end = assembly.locus
+    starts = bins.start[segments.first_bin]
+    ends = bins.end[np.maximum(segments.end_bin - 1, segments.first_bin)]
+    on_locus = np.array([canonical_contig(c) == canonical_contig(locus_chrom) for c in segments.chrom.tolist()])
+    overlaps_locus = on_locus & (starts < locus_end) & (ends > locus_start)
+    keep = (~overlaps_locus & (segments.n_bins >= thresholds.min_segment_bins) & np.isfinite(segments.log2_ratio))
+    standard_error = (segments.ci_high - segments.ci_low) / (2 * 1.96)
+    variance = standard_error[keep] ** 2 + thresholds.segment_error_floor ** 2
+    return segments.log2_ratio[keep], variance, segments.n_bins[keep].astype(float)
+
+
+def _best_states(means, variances, fraction, baselines, max_state, penalty):
+    """Score of the best state assignment for each baseline; returns (scores, states).
+
+    States start at 1: the fitted segments span >= 1 Mb, and a homozygous deletion that large is not
+    viable, while allowing it lets a shifted baseline mimic a lower tumour fraction.
+    """
+    states = np.arange(1, max_state + 1)
+    predicted = expected_log2(fraction, states)[None, None, :] + baselines[:, None, None]
+    cost = (means[None, :, None] - predicted) ** 2 / variances[None, :, None] + penalty * np.abs(states - 2)
+    best = np.argmin(cost, axis=2)
+    return np.take_along_axis(cost, best[..., None], axis=2)[..., 0].sum(axis=1), states[best]
+
+
+def _profile_fraction(means, variances, fraction, thresholds):
+    """Best score over baselines for one tumour fraction: (score, baseline, states)."""
+    scores, _ = _best_states(means, variances, fraction, BASELINE_COARSE, thresholds.max_copy_state,
+                             thresholds.state_penalty)
+    fine = BASELINE_COARSE[np.argmin(scores)] + BASELINE_FINE
+    scores, states = _best_states(means, variances, fraction, fine, thresholds.max_copy_state, thresholds.state_penalty)
+    best = int(np.argmin(scores))
+    return float(scores[best]), float(fine[best]), states[best]
+
+
+def detection_limit(noise: float, bins_per_arm: float, thresholds: Thresholds) -> float:
+    """The TF at which one single-copy arm gain would reach ``min_fit_improvement``."""
+    standard_error = np.sqrt((noise * MAPD_TO_SD) ** 2 / max(bins_per_arm, 1.0) + thresholds.segment_error_floor ** 2)
+    needed_log2 = standard_error * np.sqrt(thresholds.min_fit_improvement + thresholds.state_penalty)
+    return float(min(2 * (2 ** needed_log2 - 1), 1.0))
+
+
+def median_bins_per_arm(bins: Bins, usable: np.ndarray, assembly: Assembly) -> float:
+    """Median number of usable genome bins per chromosome arm (arms with any usable bins)."""
+    arm_of = {canonical_contig(c): b for c, b in assembly.arm_boundaries.items()}
+    counts = []
+    genome = usable & (bins.kind != "locus")
+    for contig in bins.contigs:
+        on = genome & (bins.chrom == contig)
+        boundary = arm_of.get(canonical_contig(contig), 0)
+        for arm in (on & (bins.end <= boundary), on & (bins.start >= boundary)):
+            if arm.any():
+                counts.append(arm.sum())
+    return float(np.median(counts)) if counts else 1.0
+
+
+def fit_tumor_fraction(segments: Segments, bins: Bins, usable: np.ndarray, noise: float, assembly: Assembly,
+                       thresholds: Thresholds) -> TumorFractionFit:
+    """Fit tumour fraction and the diploid baseline to the genome-wide segments."""
+    means, variances, lengths = _segment_table(segments, bins, assembly, thresholds)
+    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), thresholds)
+    if len(means) == 0:
+        return TumorFractionFit(None, None, False, limit, 0.0, None, "copy-number fit", 0.0, 0)
+    flat_baseline = float(np.sum(means / variances) / np.sum(1 / variances))
+    flat_score = float(np.sum((means - flat_baseline) ** 2 / variances))
+    fits = [_profile_fraction(means, variances, f, thresholds) for f in FRACTION_GRID]
+    scores = np.array([score for score, _, _ in fits])
+    best = int(np.argmin(scores))
+    score, baseline, states = fits[best]
+    improvement = flat_score - score
+    fraction = float(FRACTION_GRID[best])
+    if improvement < thresholds.min_fit_improvement or fraction < thresholds.min_reportable:
+        return TumorFractionFit(None, None, False, limit, flat_baseline, None, "copy-number fit",
+                                float(improvement), len(means))
+    residual = score - thresholds.state_penalty * np.abs(states - 2).sum()
+    overdispersion = max(1.0, residual / max(len(means) - 2, 1))
+    accepted = FRACTION_GRID[scores - score <= CHI2_95 * overdispersion]
+    ploidy = float(np.sum(states * lengths) / np.sum(lengths))
+    return TumorFractionFit(fraction, (float(accepted.min()), float(accepted.max())), True, limit, baseline,
+                            ploidy, "copy-number fit", float(improvement), len(means))
+
+
+def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable: np.ndarray, noise: float,
+                            assembly: Assembly, thresholds: Thresholds) -> TumorFractionFit:
+    """A tumour fraction given by the user (e.g. from the highest somatic variant allele fraction).
+
+    The diploid baseline is still fitted, with the tumour fraction held at ``value``.
+    """
+    means, variances, _ = _segment_table(segments, bins, assembly, thresholds)
+    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), thresholds)
+    baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
+    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means))

@@ -1,0 +1,117 @@
+"""The whole pipeline through ``her2cnv.cli.main`` on seeded simulations with known truth.
+
+One small genome (chr17 at full length so ERBB2 is at its real place, four other
+contigs at 15%) and six normals are built once per session; each case then
+simulates, counts and calls one sample.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from her2cnv.cli import main
+
+NORMALS = 6
+SCALE = "0.15"
+DEPTH = "1.0"
+
+
+def run(*arguments):
+    assert main([*map(str, arguments), "--quiet"]) == 0, arguments
+
+
+@pytest.fixture(scope="session")
+def cohort(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pipeline")
+    reference = directory / "reference.fa"
+    run("simulate", "reference", "-o", reference, "--scale", SCALE, "--seed", 3,
+        "--contigs", "chr8,chr13,chr17,chr18,chr20")
+    run("bins", "--fasta", reference, "-o", directory / "bins.tsv")
+    counts = []
+    for i in range(NORMALS):
+        bam = directory / f"N{i}.bam"
+        run("simulate", "sample", "--reference", reference, "-o", bam, "--seed", 100 + i, "--sample", f"N{i}",
+            "--tumor-fraction", 0, "--preset", "none", "--depth", DEPTH)
+        counts.append(directory / f"N{i}.counts.tsv")
+        run("count", bam, "--bins", directory / "bins.tsv", "-o", counts[-1])
+    run("pon", *counts, "-o", directory / "pon.npz")
+    return directory
+
+
+def call_simulated(cohort: Path, name: str, *simulation: str) -> dict:
+    """Simulate one plasma sample and run 'her2cnv run' on it; return its call.json."""
+    bam = cohort / f"{name}.bam"
+    run("simulate", "sample", "--reference", cohort / "reference.fa", "-o", bam, "--sample", name,
+        "--depth", DEPTH, *simulation)
+    run("run", bam, "--bins", cohort / "bins.tsv", "--pon", cohort / "pon.npz", "-o", cohort / "calls")
+    return json.loads((cohort / "calls" / f"{name}.call.json").read_text())
+
+
+def test_clear_focal_amplification(cohort):
+    call = call_simulated(cohort, "AMP", "--seed", 11, "--tumor-fraction", 0.3, "--preset", "crc_typical",
+                          "--preset", "erbb2_focal", "--erbb2-copy-number", 20)
+    erbb2, fraction = call["erbb2"], call["tumor_fraction"]
+    assert erbb2["status"] == "high_level_amplification", erbb2["reason"]
+    expected_plasma = 2 + 0.3 * (20 - 2)
+    low, high = erbb2["plasma_copy_number_ci95"]
+    assert low <= expected_plasma <= high or abs(erbb2["plasma_copy_number"] - expected_plasma) < 0.1 * expected_plasma
+    assert fraction["detected"] and abs(fraction["estimate"] - 0.3) <= 0.05
+    assert erbb2["focal"] is True and "ERBB2" in erbb2["amplicon"]["genes"]
+    assert abs(erbb2["tumor_copy_number"] - 20) <= 5
+    for suffix in ("counts.tsv", "ratios.tsv", "seg", "genome.png", "chr17.png"):
+        assert (cohort / "calls" / f"AMP.{suffix}").stat().st_size > 0
+
+
+def test_no_amplification(cohort):
+    call = call_simulated(cohort, "NOAMP", "--seed", 12, "--tumor-fraction", 0.3, "--preset", "crc_typical")
+    assert call["erbb2"]["status"] == "not_detected", call["erbb2"]["reason"]
+    assert abs(call["erbb2"]["plasma_copy_number"] - 2) < 0.15
+    assert call["erbb2"]["tumor_copy_number"] == pytest.approx(2, abs=1.0)
+
+
+def test_arm_gain_is_never_high_level(cohort):
+    call = call_simulated(cohort, "ARM", "--seed", 13, "--tumor-fraction", 0.3, "--preset", "crc_typical",
+                          "--preset", "arm_gain_17q")
+    assert call["erbb2"]["status"] in ("low_level_gain", "not_detected"), call["erbb2"]["reason"]
+    assert call["erbb2"]["focal"] is not True
+
+
+def test_public_interface_fields_are_present(cohort):
+    call = json.loads(next((cohort / "calls").glob("*.call.json")).read_text())
+    assert call["format"] == "her2cnv.call/1"
+    for field in ("status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
+                  "tumor_copy_number_ci95", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number"):
+        assert field in call["erbb2"]
+    for field in ("estimate", "ci95", "method"):
+        assert field in call["tumor_fraction"]
+    assert {"pass", "reasons", "noise_mapd"} <= set(call["qc"])
+    assert {"version", "parameters", "inputs"} <= set(call["provenance"])
+
+
+def test_call_is_byte_identical_when_rerun(cohort, tmp_path):
+    counts = cohort / "calls" / "AMP.counts.tsv"
+    for directory in ("first", "second"):
+        run("call", counts, "--pon", cohort / "pon.npz", "-o", tmp_path / directory)
+    for produced in (tmp_path / "first").iterdir():
+        assert produced.read_bytes() == (tmp_path / "second" / produced.name).read_bytes(), produced.name
+
+
+def test_counts_from_other_bins_are_refused(cohort, tmp_path, capsys):
+    run("bins", "--fasta", cohort / "reference.fa", "-o", tmp_path / "other_bins.tsv", "--bin-size", 200000)
+    run("count", cohort / "N0.bam", "--bins", tmp_path / "other_bins.tsv", "-o", tmp_path / "other.counts.tsv")
+    assert main(["call", str(tmp_path / "other.counts.tsv"), "--pon", str(cohort / "pon.npz"),
+                 "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("her2cnv: error:") and "other bins than the panel" in message
+    assert len(message.splitlines()) == 1
+    assert not list((tmp_path / "out").glob("*.call.json"))
+
+
+def test_truncated_bam_fails_cleanly(cohort, tmp_path, capsys):
+    data = (cohort / "N0.bam").read_bytes()
+    (tmp_path / "cut.bam").write_bytes(data[: len(data) // 3])
+    assert main(["run", str(tmp_path / "cut.bam"), "--bins", str(cohort / "bins.tsv"), "--pon",
+                 str(cohort / "pon.npz"), "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "cut.bam" in message and "truncated" in message and "Traceback" not in message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

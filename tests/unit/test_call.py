@@ -1,0 +1,65 @@
+"""The ERBB2 classification rules, one case each, and the copy-number arithmetic."""
+import pytest
+
+from her2cnv import call, io
+from her2cnv.purity import TumorFractionFit
+
+THRESHOLDS = io.read_thresholds()
+PASS = {"pass": True, "reasons": []}
+DETECTED = TumorFractionFit(0.2, (0.15, 0.25), True, 0.05, 0.0, 2.0, "copy-number fit", 100.0, 10)
+UNDETECTED = TumorFractionFit(None, None, False, 0.06, 0.0, None, "copy-number fit", 3.0, 10)
+
+
+def classify(**changes):
+    arguments = dict(qc=PASS, significant=True, focal=True, plasma_ci=(5.0, 6.0), tumor_cn=20.0,
+                     tumor_ci=(14.0, 28.0), lod=4.0, tumor_fraction=DETECTED, level_text="PCN 5.5",
+                     thresholds=THRESHOLDS)
+    arguments.update(changes)
+    return call.classify(**arguments)
+
+
+def test_focal_gain_with_tumour_copy_number_above_8_is_high_level():
+    assert classify()[0] == "high_level_amplification"
+
+
+def test_qc_failure_is_indeterminate_with_the_reason():
+    status, reason = classify(qc={"pass": False, "reasons": ["profile too noisy"]})
+    assert status == "indeterminate" and "profile too noisy" in reason
+
+
+def test_broad_gain_is_low_level_never_high_level():
+    status, reason = classify(focal=False, tumor_cn=30.0, tumor_ci=(25.0, 35.0))
+    assert status == "low_level_gain" and "broad" in reason
+
+
+def test_focal_gain_below_8_is_low_level():
+    assert classify(tumor_cn=4.0, tumor_ci=(3.0, 5.5))[0] == "low_level_gain"
+
+
+def test_interval_spanning_8_is_indeterminate():
+    status, reason = classify(tumor_cn=9.0, tumor_ci=(6.0, 13.0))
+    assert status == "indeterminate" and "spans" in reason
+
+
+def test_no_gain_with_power_is_not_detected_and_states_the_limit():
+    status, reason = classify(significant=False, focal=None, lod=5.5)
+    assert status == "not_detected" and "5.5" in reason
+
+
+def test_no_gain_without_power_is_indeterminate():
+    status, reason = classify(significant=False, focal=None, lod=14.0, tumor_fraction=UNDETECTED)
+    assert status == "indeterminate" and "cannot be excluded" in reason
+
+
+def test_focal_gain_without_tumour_fraction():
+    assert classify(tumor_cn=None, tumor_ci=None, tumor_fraction=UNDETECTED)[0] == "indeterminate"
+    # a plasma copy number of 8 or more needs no tumour fraction: the tumour's can only be higher
+    assert classify(tumor_cn=None, tumor_ci=None, plasma_ci=(8.5, 10.0),
+                    tumor_fraction=UNDETECTED)[0] == "high_level_amplification"
+
+
+def test_tumour_copy_number_interval_carries_both_uncertainties():
+    estimate, (low, high) = call.tumor_copy_number(4.0, (3.6, 4.4), DETECTED)
+    assert estimate == pytest.approx(2 + 2.0 / 0.2)
+    assert low == pytest.approx(2 + 1.6 / 0.25) and high == pytest.approx(2 + 2.4 / 0.15)
+    assert call.tumor_copy_number(4.0, (3.6, 4.4), UNDETECTED) == (None, None)

@@ -1,0 +1,66 @@
+"""Tumour-fraction fit on synthetic segment tables with known clonal states."""
+import numpy as np
+import pytest
+
+from her2cnv import io, purity
+from her2cnv.types import Bins, Segments
+
+GRCH38 = io.load_assembly("GRCh38")
+THRESHOLDS = io.read_thresholds()
+
+
+def make_profile(fraction, states, bins_per_segment=300, noise_se=0.004, baseline=0.0, seed=0):
+    """One segment per state on its own contig (chr1, chr2, ...), 100 kb bins."""
+    rng = np.random.default_rng(seed)
+    n = len(states) * bins_per_segment
+    chrom = np.repeat([f"chr{i + 1}" for i in range(len(states))], bins_per_segment)
+    start = np.tile(np.arange(bins_per_segment) * 100_000, len(states))
+    bins = Bins(chrom=chrom, start=start, end=start + 100_000, kind=np.full(n, "genome"), gene=np.full(n, ""),
+                gc=np.full(n, 0.45), n_fraction=np.zeros(n), assembly="GRCh38")
+    means = purity.expected_log2(fraction, np.array(states, dtype=float)) + baseline
+    means = means + rng.normal(0, noise_se, len(states))
+    first = np.arange(len(states)) * bins_per_segment
+    segments = Segments(chrom=np.array([f"chr{i + 1}" for i in range(len(states))]), first_bin=first,
+                        end_bin=first + bins_per_segment, n_bins=np.full(len(states), bins_per_segment),
+                        log2_ratio=means, ci_low=means - 1.96 * noise_se, ci_high=means + 1.96 * noise_se)
+    return segments, bins
+
+
+@pytest.mark.parametrize("fraction", [0.08, 0.15, 0.3, 0.6])
+def test_recovers_tumour_fraction_from_single_copy_events(fraction):
+    segments, bins = make_profile(fraction, [2, 3, 2, 1, 2, 3, 2, 2, 1, 2])
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    assert fit.detected
+    assert fit.estimate == pytest.approx(fraction, abs=0.02, rel=0.1)
+    assert fit.ci95[0] <= fraction <= fit.ci95[1]
+
+
+def test_baseline_shift_of_an_aneuploid_tumour_is_absorbed():
+    # the profile is centred on its median bin; with many gains that median is not the diploid level
+    segments, bins = make_profile(0.3, [3, 3, 3, 2, 2, 1, 3, 4], baseline=-0.15)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    assert fit.estimate == pytest.approx(0.3, abs=0.03)
+    assert fit.baseline_log2 == pytest.approx(-0.15, abs=0.01)
+
+
+def test_flat_profile_is_below_detection_with_a_limit():
+    segments, bins = make_profile(0.0, [2] * 10)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    assert not fit.detected and fit.estimate is None
+    assert 0 < fit.limit < 0.2
+
+
+def test_detection_limit_falls_with_noise_and_rises_with_it():
+    quiet = purity.detection_limit(0.05, 500, THRESHOLDS)
+    noisy = purity.detection_limit(0.3, 500, THRESHOLDS)
+    assert quiet < noisy
+    # a single-copy arm gain at the limit gives the required improvement
+    se = np.sqrt((0.3 * purity.MAPD_TO_SD) ** 2 / 500 + THRESHOLDS.segment_error_floor ** 2)
+    shift = np.log2((2 + noisy) / 2)
+    assert (shift / se) ** 2 == pytest.approx(THRESHOLDS.min_fit_improvement + THRESHOLDS.state_penalty, rel=1e-6)
+
+
+def test_external_fraction_is_recorded_as_such():
+    segments, bins = make_profile(0.2, [2, 3, 2, 1, 2])
+    fit = purity.external_tumor_fraction(0.25, segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    assert fit.method == "external" and fit.estimate == 0.25 and fit.ci95 == (0.25, 0.25)
