@@ -236,6 +236,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
         gene_log2_ratio=gene_level - baseline, z_score=z_score, null_z_score=null_z,
+        gain_detected=significant, detectable_plasma_copy_number=detectable_plasma,
         plasma_copy_number=plasma, plasma_copy_number_ci95=plasma_ci,
         tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, focal=focal, amplicon=amplicon,
         arm_log2_ratios={"17p": p_level - baseline, "17q": q_level - baseline},

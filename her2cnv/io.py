@@ -697,7 +697,8 @@ def _clean(value, digits: int = 6):
     return value
 
 
-def call_document(call, tumor_fraction, provenance: dict) -> dict:
+def call_document(call, tumor_fraction, provenance: dict, patient: str | None = None,
+                  date: str | None = None) -> dict:
     """The public SAMPLE.call.json document (field names are a pinned interface; see README)."""
     erbb2 = {
         "status": call.status, "reason": call.reason,
@@ -705,6 +706,7 @@ def call_document(call, tumor_fraction, provenance: dict) -> dict:
         "tumor_copy_number": call.tumor_copy_number, "tumor_copy_number_ci95": call.tumor_copy_number_ci95,
         "log2_ratio": call.log2_ratio, "log2_ratio_se": call.log2_ratio_se, "measured_on": call.measured_on,
         "gene_log2_ratio": call.gene_log2_ratio, "z_score": call.z_score, "null_z_score": call.null_z_score,
+        "gain_detected": call.gain_detected, "detectable_plasma_copy_number": call.detectable_plasma_copy_number,
         "focal": call.focal, "amplicon": call.amplicon, "arm_log2_ratios": call.arm_log2_ratios,
         "limit_of_detection_copy_number": call.limit_of_detection_copy_number,
     }
@@ -714,7 +716,8 @@ def call_document(call, tumor_fraction, provenance: dict) -> dict:
         "ploidy": tumor_fraction.ploidy, "fit_improvement": tumor_fraction.fit_improvement,
         "segments_used": tumor_fraction.n_segments,
     }
-    return _clean({"format": CALL_FORMAT, "sample": call.sample, "erbb2": erbb2, "tumor_fraction": fraction,
+    return _clean({"format": CALL_FORMAT, "sample": call.sample, "patient": patient, "date": date,
+                   "erbb2": erbb2, "tumor_fraction": fraction,
                    "qc": call.qc, "provenance": provenance})
 
 
@@ -737,3 +740,56 @@ def write_bytes(path, data: bytes) -> None:
     with atomic_output(path) as temporary:
         with open(temporary, "wb") as handle:
             handle.write(data)
+
+
+def read_call(path) -> dict:
+    """A SAMPLE.call.json document, format-checked."""
+    return read_json(path, CALL_FORMAT)
+
+
+# ---------------------------------------------------------------- monitoring
+
+MONITOR_FORMAT = "her2cnv.monitor/1"
+
+
+def monitor_document(patient: str, rows: list[dict], provenance: dict) -> dict:
+    """The public PATIENT.monitor.json document."""
+    return _clean({"format": MONITOR_FORMAT, "patient": patient, "timepoints": rows, "provenance": provenance})
+
+
+def write_monitor(json_path, tsv_path, document: dict) -> None:
+    """PATIENT.monitor.json and a flat PATIENT.monitor.tsv (one row per timepoint)."""
+    write_call(json_path, document)
+    records = []
+    for row in document["timepoints"]:
+        change = row.get("change_from_baseline") or {}
+        excess = change.get("excess_plasma_copy_number") or {}
+        records.append({
+            "sample": row["sample"], "date": row["date"], "status": row["status"],
+            "plasma_copy_number": row["plasma_copy_number"], "tumor_fraction": row["tumor_fraction"],
+            "tumor_copy_number": row["tumor_copy_number"], "response": change.get("response", "baseline"),
+            "excess_pcn_change": excess.get("difference"), "excess_pcn_relative_change": excess.get("relative"),
+            "excess_pcn_change_z": excess.get("z_score"), "flags": ";".join(change.get("flags", [])),
+        })
+    frame = pd.DataFrame(records)
+    write_text(tsv_path, format_header({"format": MONITOR_FORMAT, "patient": document["patient"]})
+               + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+
+
+def read_sample_sheet(path) -> pd.DataFrame:
+    """A sample sheet (TSV with columns sample, patient, date, role, bam); NA marks a missing value."""
+    frame = read_table(path, read_text(path), {"sample": str, "patient": str, "date": str, "role": str, "bam": str})
+    duplicated = frame["sample"][frame["sample"].duplicated()]
+    if len(duplicated):
+        raise InputError(f"{path}: sample {duplicated.iloc[0]} appears more than once")
+    return frame
+
+
+def read_optional_bytes(path) -> bytes | None:
+    """A file's bytes, or None if it does not exist (for figures beside a call)."""
+    path = Path(path)
+    return path.read_bytes() if path.is_file() else None
+
+
+def write_html(path, page: str) -> None:
+    write_text(path, page)

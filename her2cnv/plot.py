@@ -18,13 +18,13 @@ GENE_COLOUR = "#2c3e50"
 MIN_LABELLED_GENE = 5000
 
 
-def _figure(width: float, height: float, columns: int = 1, width_ratios=None):
+def _figure(width: float, height: float, columns: int = 1, width_ratios=None, rows: int = 1):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt, plt.subplots(1, columns, figsize=(width, height), dpi=100, width_ratios=width_ratios)
+    return plt, plt.subplots(rows, columns, figsize=(width, height), dpi=100, width_ratios=width_ratios)
 
 
 def _png(plt, figure) -> bytes:
@@ -91,5 +91,41 @@ def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float
     right.set_ylabel("plasma copy number")
     whole.set_title(f"{call.sample}: {call.status.replace('_', ' ')}", fontsize=10)
     locus.set_title(f"17q12 amplicon: ERBB2 plasma copy number {call.plasma_copy_number:.2f}", fontsize=9)
+    figure.tight_layout()
+    return _png(plt, figure)
+
+
+def trend_plot(patient: str, dates: list[str], plasma: list[float], plasma_ci: list, fraction: list,
+               fraction_ci: list, fraction_limit: list) -> bytes:
+    """ERBB2 plasma copy number (top) and tumour fraction (bottom) over time, with 95% intervals.
+
+    A tumour fraction below detection is drawn as an open triangle at its limit.
+    """
+    import datetime
+
+    plt, (figure, (top, bottom)) = _figure(7, 5, rows=2)
+    days = np.array([datetime.date.fromisoformat(d).toordinal() for d in dates]) - \
+        datetime.date.fromisoformat(dates[0]).toordinal()
+    low = np.array([c[0] if c else np.nan for c in plasma_ci], dtype=float)
+    high = np.array([c[1] if c else np.nan for c in plasma_ci], dtype=float)
+    values = np.array(plasma, dtype=float)
+    top.errorbar(days, values, yerr=[values - low, high - values], fmt="o-", color=SEGMENT_COLOUR, capsize=4)
+    top.axhline(2, color="black", lw=0.6)
+    top.set_ylabel("ERBB2 plasma copy number")
+    top.set_title(f"{patient}: ERBB2 and tumour fraction over time", fontsize=10)
+    for day, value, limit, interval in zip(days, fraction, fraction_limit, fraction_ci):
+        if value is None:
+            bottom.plot([day], [limit * 100], marker="v", mfc="none", color=GENE_COLOUR, ms=8)
+        else:
+            bottom.errorbar([day], [value * 100], yerr=[[(value - interval[0]) * 100], [(interval[1] - value) * 100]],
+                            fmt="o", color=GENE_COLOUR, capsize=4)
+    detected = [(d, v * 100) for d, v in zip(days, fraction) if v is not None]
+    if len(detected) > 1:
+        bottom.plot(*zip(*detected), color=GENE_COLOUR, lw=1)
+    bottom.set_ylabel("tumour fraction (%)")
+    bottom.set_xlabel(f"days since {dates[0]}")
+    bottom.set_ylim(bottom=0)
+    for axes in (top, bottom):
+        axes.set_xticks(days, [f"{d}\n{label}" for d, label in zip(days, dates)], fontsize=7)
     figure.tight_layout()
     return _png(plt, figure)

@@ -256,6 +256,7 @@ class Thresholds:
     max_gc_bias: float
     max_masked_fraction: float
     response_fraction: float
+    progression_fraction: float
     min_change_z_score: float
 
 
@@ -275,6 +276,8 @@ class Erbb2Call:
     gene_log2_ratio: float  # ERBB2's own bins, relative to the diploid baseline
     z_score: float
     null_z_score: float | None  # against the panel's cross-fitted normals
+    gain_detected: bool  # a significant ERBB2 gain in plasma, focal or not
+    detectable_plasma_copy_number: float  # the plasma CN a focal ERBB2-only gain needs to reach significance here
     plasma_copy_number: float
     plasma_copy_number_ci95: tuple[float, float]
     tumor_copy_number: float | None

@@ -13,9 +13,9 @@ import sys
 
 from ..errors import Her2CnvError
 from ..version import __version__
-from . import bins, call, count, dilute, normalize, pon, simulate
+from . import bins, call, count, dilute, monitor, normalize, pon, report, simulate
 
-SUBCOMMANDS = (bins, count, pon, normalize, call, simulate, dilute)
+SUBCOMMANDS = (bins, count, pon, normalize, call, monitor, report, simulate, dilute)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,11 @@
 """``her2cnv call`` (counts -> ERBB2 call) and ``her2cnv run`` (BAM -> counts -> ERBB2 call)."""
 import logging
 
-from .. import call, counts, io, plot, pon
+from .. import call, counts, io, monitor, plot, pon, report
 from ..errors import InputError
 from ..version import __version__
 from .count import count_with_progress
+from .report import figures_beside
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,8 @@ def _add_call_options(parser):
     parser.add_argument("--tumor-fraction", type=float, help="external tumour fraction (0-1), e.g. from the highest "
                                                              "somatic VAF; recorded as such instead of fitted")
     parser.add_argument("--thresholds", help="TOML file overriding reference/thresholds.toml")
+    parser.add_argument("--patient", help="patient identifier, recorded for 'her2cnv monitor'")
+    parser.add_argument("--date", help="collection date (YYYY-MM-DD), recorded for 'her2cnv monitor'")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.set_defaults(handler=run_call)
 
@@ -42,7 +45,8 @@ def run_call(args, sample_counts=None, counts_source=None):
     counts_source = counts_source or args.counts
     if args.tumor_fraction is not None and not 0 < args.tumor_fraction <= 1:
         raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
-    panels, panel_metadata = io.read_panel(args.pon)
+    patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
+    panels, _ = io.read_panel(args.pon)
     panel = panels["all"]
     pon.check_compatible(sample_counts.bins.checksum, sample_counts.bins.assembly, panel, counts_source)
     thresholds = io.read_thresholds(args.thresholds)
@@ -67,7 +71,11 @@ def run_call(args, sample_counts=None, counts_source=None):
                                         f"{name}: tumour fraction {_fraction_text(fit)}"))
         io.write_bytes(io.output_path(outdir, name, "chr17.png"),
                        plot.chr17_plot(profile, segments, sample_counts.bins, fit.baseline_log2, assembly, result))
-    io.write_call(io.output_path(outdir, name, "call.json"), io.call_document(result, fit, provenance))
+    document = io.call_document(result, fit, provenance, patient, date)
+    call_path = io.output_path(outdir, name, "call.json")
+    io.write_html(io.output_path(outdir, name, "report.html"),
+                  report.render_sample_report(document, figures_beside(call_path, name)))
+    io.write_call(call_path, document)
     log.info("%s: %s (%s)", name, result.status, result.reason)
 
 

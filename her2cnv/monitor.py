@@ -1,0 +1,214 @@
+"""Supporting functions for the 'monitor' command: how a patient's ERBB2 signal moves under therapy.
+
+Each timepoint after the first is compared with the first (the baseline) on
+excess plasma copy number ``PCN - 2`` (the ERBB2 signal above the diploid
+background, which falls to 0 when the tumour DNA clears), tumour fraction and
+tumour copy number. A change counts as real when it exceeds measurement noise:
+``z = change / sqrt(se_baseline^2 + se_later^2)``, two-sided at
+``min_change_z_score`` (1.96, ~5%), where each SE comes from that call's own
+interval (PCN from its log2 SE by the delta method; TF and tumour CN from their
+95% intervals). The test assumes the two measurements' errors are independent
+and roughly normal; it does not model biological day-to-day variation.
+
+Response categories, against baseline (thresholds in reference/thresholds.toml):
+
+- ``not_evaluable``: QC failed at baseline or at this timepoint.
+- ``clearance``: ERBB2 gain detected at baseline, not detected now, and this
+  sample could have detected the baseline level (its detectable plasma copy
+  number is below the baseline's). HERALD: clearance at cycle 2 day 1 went with response.
+- ``molecular_response``: a significant fall of at least ``response_fraction``
+  (50%) in excess PCN. TRIUMPH: a fall at day 21 went with response.
+- ``progression``: a significant rise of at least ``progression_fraction`` in
+  excess PCN, or a gain detected now where none was at baseline.
+- ``stable``: anything else (including too little power to see a change).
+
+Flags mark what the category alone hides: a low-level gain becoming high-level,
+re-emergence after a clearance, and a tumour-fraction rise without an ERBB2
+rise (an ERBB2-negative clone growing), distinct from ERBB2 progression.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .types import Thresholds, check_safe_name
+
+Z95 = 1.959964
+LN2 = np.log(2.0)
+DETECTED = ("high_level_amplification", "low_level_gain")
+
+
+def check_date(text: str | None, source: str) -> str | None:
+    """An ISO collection date (YYYY-MM-DD), or None."""
+    if text is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InputError(f"{source}: {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def check_patient(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return check_safe_name(name, "patient name")
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class Timepoint:
+    """What monitoring needs from one SAMPLE.call.json."""
+
+    sample: str
+    date: str
+    status: str
+    qc_pass: bool
+    gain_detected: bool
+    plasma_copy_number: float
+    plasma_copy_number_se: float
+    detectable_plasma_copy_number: float | None
+    tumor_fraction: float | None
+    tumor_fraction_se: float | None
+    tumor_fraction_limit: float | None
+    tumor_copy_number: float | None
+    tumor_copy_number_se: float | None
+    pon_checksum: str | None
+    bins_checksum: str | None
+
+
+def _se_from_interval(interval) -> float | None:
+    if not interval or interval[0] is None or interval[1] is None:
+        return None
+    return (interval[1] - interval[0]) / (2 * Z95)
+
+
+def timepoint(document: dict, date: str, source: str) -> Timepoint:
+    """Pull the monitored quantities out of a call document (``io.read_call`` checked its format)."""
+    try:
+        erbb2, fraction, inputs = document["erbb2"], document["tumor_fraction"], document["provenance"]["inputs"]
+        plasma = erbb2["plasma_copy_number"]
+        return Timepoint(
+            sample=document["sample"], date=date, status=erbb2["status"], qc_pass=bool(document["qc"]["pass"]),
+            gain_detected=bool(erbb2["gain_detected"]),
+            plasma_copy_number=float("nan") if plasma is None else plasma,
+            plasma_copy_number_se=(plasma * LN2 * erbb2["log2_ratio_se"]
+                                   if plasma is not None and erbb2["log2_ratio_se"] is not None else float("nan")),
+            detectable_plasma_copy_number=erbb2["detectable_plasma_copy_number"],
+            tumor_fraction=fraction["estimate"] if fraction["detected"] else None,
+            tumor_fraction_se=_se_from_interval(fraction["ci95"]) if fraction["detected"] else None,
+            tumor_fraction_limit=fraction["detection_limit"],
+            tumor_copy_number=erbb2["tumor_copy_number"],
+            tumor_copy_number_se=_se_from_interval(erbb2["tumor_copy_number_ci95"]),
+            pon_checksum=(inputs.get("pon") or {}).get("checksum"), bins_checksum=inputs.get("bins_checksum"),
+        )
+    except (KeyError, TypeError) as error:
+        raise InputError(f"{source}: call file lacks {error} (not a complete her2cnv call?)") from None
+
+
+def check_comparable(timepoints: list[Timepoint], sources: list[str]) -> None:
+    """Refuse series whose calls used different panels of normals or bins, or repeat a sample or date."""
+    first = timepoints[0]
+    for point, source in zip(timepoints[1:], sources[1:]):
+        if point.pon_checksum != first.pon_checksum:
+            raise InputError(f"{source}: called with another panel of normals than {sources[0]}; "
+                             "re-call every timepoint with one panel so their levels are comparable")
+        if point.bins_checksum != first.bins_checksum:
+            raise InputError(f"{source}: counted with other bins than {sources[0]}")
+    for key, label in ((lambda p: p.sample, "sample"), (lambda p: p.date, "date")):
+        seen = {}
+        for point, source in zip(timepoints, sources):
+            if key(point) in seen:
+                raise InputError(f"{source}: {label} {key(point)} repeats {seen[key(point)]}")
+            seen[key(point)] = source
+
+
+def change(later: float | None, earlier: float | None, se_later: float | None, se_earlier: float | None) -> dict:
+    """Difference, its 95% interval and z (None where either value is missing)."""
+    if later is None or earlier is None or not np.isfinite([later, earlier]).all():
+        return {"difference": None, "ci95": None, "z_score": None}
+    difference = later - earlier
+    se = float(np.hypot(se_later or 0.0, se_earlier or 0.0))
+    return {"difference": difference, "ci95": (difference - Z95 * se, difference + Z95 * se),
+            "z_score": difference / se if se > 0 else None}
+
+
+def respond(baseline: Timepoint, point: Timepoint, excess: dict, fraction: dict,
+            thresholds: Thresholds) -> tuple[str, str]:
+    """The response category and its reason. Every monitoring rule is here."""
+    if not (baseline.qc_pass and point.qc_pass):
+        failed = [p.sample for p in (baseline, point) if not p.qc_pass]
+        return "not_evaluable", f"QC failed for {', '.join(failed)}."
+    baseline_excess = baseline.plasma_copy_number - 2
+    z = excess["z_score"]
+    significant = z is not None and abs(z) >= thresholds.min_change_z_score
+    relative = excess["difference"] / baseline_excess if baseline.gain_detected and baseline_excess > 0 else None
+    if baseline.gain_detected and not point.gain_detected:
+        if point.detectable_plasma_copy_number is not None and \
+                point.detectable_plasma_copy_number <= baseline.plasma_copy_number:
+            return "clearance", (f"ERBB2 gain no longer detected (baseline PCN {baseline.plasma_copy_number:.2f}; "
+                                 f"this sample would have detected PCN >= {point.detectable_plasma_copy_number:.2f}).")
+        return "not_evaluable", ("ERBB2 gain not detected, but this sample could not have detected the baseline "
+                                 "level: too little power to call clearance.")
+    if not baseline.gain_detected:
+        if point.gain_detected:
+            return "progression", f"ERBB2 gain newly detected (PCN {point.plasma_copy_number:.2f})."
+        return "stable", "No ERBB2 gain at baseline or now."
+    text = (f"excess PCN {baseline_excess:.2f} -> {point.plasma_copy_number - 2:.2f} "
+            f"({relative:+.0%}, z {z:+.1f})") if relative is not None and z is not None else "no comparable level"
+    if significant and relative is not None and relative <= -thresholds.response_fraction:
+        return "molecular_response", f"Significant fall in ERBB2 signal: {text}."
+    if significant and relative is not None and relative >= thresholds.progression_fraction:
+        return "progression", f"Significant rise in ERBB2 signal: {text}."
+    return "stable", f"No change beyond the thresholds: {text}."
+
+
+def flags(point: Timepoint, baseline: Timepoint, excess: dict, fraction: dict, thresholds: Thresholds,
+          earlier_responses: list[str]) -> list[str]:
+    """What the category alone does not say."""
+    notes = []
+    if baseline.status == "low_level_gain" and point.status == "high_level_amplification":
+        notes.append("level_escalation: low-level gain at baseline is now a high-level amplification")
+    if "clearance" in earlier_responses and point.gain_detected:
+        notes.append("re_emergence: ERBB2 gain detected again after a clearance")
+    tf_z, excess_z = fraction["z_score"], excess["z_score"]
+    if tf_z is not None and tf_z >= thresholds.min_change_z_score and \
+            (excess_z is None or excess_z < thresholds.min_change_z_score):
+        notes.append("erbb2_negative_growth: tumour fraction rose without an ERBB2 rise "
+                     "(an ERBB2-negative clone may be growing)")
+    return notes
+
+
+def track_patient(timepoints: list[Timepoint], thresholds: Thresholds) -> list[dict]:
+    """Per timepoint (by date), its values and the change from baseline with a response category."""
+    ordered = sorted(timepoints, key=lambda p: p.date)
+    baseline = ordered[0]
+    rows, responses = [], []
+    for point in ordered:
+        row = {"sample": point.sample, "date": point.date, "status": point.status,
+               "plasma_copy_number": point.plasma_copy_number, "tumor_fraction": point.tumor_fraction,
+               "tumor_copy_number": point.tumor_copy_number, "qc_pass": point.qc_pass}
+        if point is not baseline:
+            excess = change(point.plasma_copy_number, baseline.plasma_copy_number,
+                            point.plasma_copy_number_se, baseline.plasma_copy_number_se)
+            fraction = change(point.tumor_fraction, baseline.tumor_fraction,
+                              point.tumor_fraction_se, baseline.tumor_fraction_se)
+            copies = change(point.tumor_copy_number, baseline.tumor_copy_number,
+                            point.tumor_copy_number_se, baseline.tumor_copy_number_se)
+            response, reason = respond(baseline, point, excess, fraction, thresholds)
+            baseline_excess = baseline.plasma_copy_number - 2
+            row["change_from_baseline"] = {
+                "response": response, "reason": reason,
+                "excess_plasma_copy_number": {**excess, "relative": (excess["difference"] / baseline_excess
+                                                                     if excess["difference"] is not None
+                                                                     and baseline_excess > 0 else None)},
+                "tumor_fraction": fraction, "tumor_copy_number": copies,
+                "flags": flags(point, baseline, excess, fraction, thresholds, responses),
+            }
+            responses.append(response)
+        rows.append(row)
+    return rows

@@ -1,0 +1,166 @@
+"""Supporting functions for the 'report' command: HTML a clinician can read.
+
+Pages are self-contained (inline CSS, figures embedded as base64 PNG, no
+scripts, no external assets or network). Every string that comes from an input
+file (sample and patient names, reasons, flags) passes through ``html.escape``.
+Functions return the page as a string; ``io`` writes it.
+"""
+from __future__ import annotations
+
+import base64
+from html import escape
+
+STYLE = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+.disclaimer{background:#fff4e5;border-left:4px solid #e67e22;padding:.6em 1em;margin:1em 0}
+.status{display:inline-block;padding:.15em .6em;border-radius:4px;color:#fff;font-weight:600}
+.high_level_amplification{background:#c0392b}.low_level_gain{background:#d68910}.not_detected{background:#27ae60}
+.indeterminate{background:#7f8c8d}.molecular_response,.clearance{background:#27ae60}.progression{background:#c0392b}
+.stable{background:#2980b9}.not_evaluable{background:#7f8c8d}.baseline{background:#34495e}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left}
+th{background:#f4f6f7}.figures{display:flex;flex-wrap:wrap;gap:1em}.figures figure{margin:0;flex:0 1 calc(50% - .5em);min-width:420px}
+img{max-width:100%;border:1px solid #eee}.small{color:#666;font-size:.88em}
+"""
+
+DISCLAIMER = ("Research use only. her2cnv is a research tool, not a diagnostic: it has not been validated for "
+              "clinical decisions, and its results must be confirmed by a validated assay (tissue IHC/ISH or an "
+              "accredited NGS test) before guiding treatment.")
+
+METHOD = """<p>Fragments were counted per genomic bin (10 kb bins over the 17q12 ERBB2 amplicon, 100 kb elsewhere),
+corrected for GC content and compared with a panel of normals from healthy-donor plasma, whose residual noise
+components were projected out. The profile was segmented (PELT), and the tumour fraction estimated by fitting
+clonal integer copy states to the genome-wide segments. ERBB2's plasma copy number (PCN) is twice its depth
+relative to the diploid baseline; the tumour copy number is 2 + (PCN - 2) / tumour fraction, assuming a clonal
+amplification. A high-level amplification is a focal gain (at most 10 Mb, above the rest of chromosome 17q)
+whose tumour copy number is at least 8 with 95% confidence; a broad chromosome 17 gain is never called
+high-level.</p>
+<p>Limits: a tumour fraction below detection is not zero (the estimate needs arm-level copy-number changes in
+the tumour); with an unknown tumour fraction the tumour copy number cannot be established unless the plasma
+copy number alone reaches 8. Intervals reflect sampling and normalisation noise, not biological variation
+between draws. Subclonal amplifications appear with a lower copy number.</p>"""
+
+MONITOR_METHOD = """<p>Each timepoint is compared with the first (baseline) on excess plasma copy number (PCN - 2),
+tumour fraction and tumour copy number. A change counts as real when it exceeds measurement noise: z = change /
+sqrt(SE<sub>baseline</sub><sup>2</sup> + SE<sub>later</sub><sup>2</sup>), two-sided at |z| &ge; 1.96, with each
+SE from that call's own interval. Molecular response: a significant fall of at least 50% in excess PCN (a fall of
+ctDNA at day 21 went with response in TRIUMPH). Clearance: ERBB2 gain no longer detected although the sample
+could have detected the baseline level (clearance at cycle 2 day 1 went with response in HERALD). Progression:
+a significant rise of at least 50%, or a new gain. The test assumes independent, roughly normal measurement
+errors and does not model biological day-to-day variation; "stable" can also mean too little power to see a
+change.</p>"""
+
+
+def _number(value, digits: int = 2, percent: bool = False) -> str:
+    if value is None:
+        return "&ndash;"
+    return f"{value * 100:.{max(digits - 1, 0)}f}%" if percent else f"{value:.{digits}f}"
+
+
+def _signed_percent(value) -> str:
+    return "&ndash;" if value is None else f"{value * 100:+.0f}%"
+
+
+def _interval(interval, digits: int = 2, percent: bool = False) -> str:
+    if not interval or interval[0] is None:
+        return ""
+    return f" ({_number(interval[0], digits, percent)}&ndash;{_number(interval[1], digits, percent)})"
+
+
+def _badge(status: str) -> str:
+    return f'<span class="status {escape(status)}">{escape(status.replace("_", " "))}</span>'
+
+
+def _figure(png: bytes | None, caption: str) -> str:
+    if not png:
+        return f"<figure><p class='small'>({escape(caption)}: figure not available)</p></figure>"
+    data = base64.b64encode(png).decode()
+    return (f"<figure><img alt='{escape(caption)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption class='small'>{escape(caption)}</figcaption></figure>")
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>\n<h1>{escape(title)}</h1>\n"
+            f"<div class='disclaimer'>{escape(DISCLAIMER)}</div>\n{body}\n</body></html>\n")
+
+
+def _tumor_fraction_text(fraction: dict) -> str:
+    if fraction.get("detected"):
+        return (f"{_number(fraction['estimate'], 1, True)}{_interval(fraction.get('ci95'), 1, True)} "
+                f"({escape(str(fraction.get('method')))})")
+    return f"below detection (&lt; {_number(fraction.get('detection_limit'), 1, True)})"
+
+
+def _qc_table(qc: dict) -> str:
+    rows = "".join(f"<tr><th>{escape(str(k).replace('_', ' '))}</th><td>{escape(str(v))}</td></tr>"
+                   for k, v in qc.items() if k not in ("pass", "reasons"))
+    verdict = "pass" if qc.get("pass") else "FAIL: " + "; ".join(qc.get("reasons", []))
+    return f"<p><b>QC:</b> {escape(verdict)}</p><table>{rows}</table>"
+
+
+def _call_summary(call: dict) -> str:
+    erbb2 = call["erbb2"]
+    amplicon = erbb2.get("amplicon") or {}
+    rows = [
+        ("Status", _badge(erbb2["status"])),
+        ("Reason", escape(erbb2["reason"])),
+        ("ERBB2 plasma copy number", _number(erbb2["plasma_copy_number"]) + _interval(erbb2["plasma_copy_number_ci95"])),
+        ("Tumour fraction", _tumor_fraction_text(call["tumor_fraction"])),
+        ("ERBB2 tumour copy number", _number(erbb2["tumor_copy_number"], 1) +
+         _interval(erbb2["tumor_copy_number_ci95"], 1)),
+        ("Focal", {True: "yes", False: "no (broad gain)", None: "&ndash;"}[erbb2["focal"]]),
+        ("Amplicon", escape(f"{amplicon['chrom']}:{amplicon['start'] + 1:,}-{amplicon['end']:,} "
+                            f"({', '.join(amplicon['genes'])})") if amplicon else "&ndash;"),
+        ("Limit of detection", (_number(erbb2["limit_of_detection_copy_number"], 1) + " tumour copies")
+         if erbb2["limit_of_detection_copy_number"] is not None else "&ndash;"),
+    ]
+    return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _provenance(document: dict) -> str:
+    provenance = document.get("provenance", {})
+    return (f"<p class='small'>her2cnv {escape(str(provenance.get('version')))}, command "
+            f"{escape(str(provenance.get('command', 'monitor')))}; format {escape(str(document.get('format')))}.</p>")
+
+
+def render_sample_report(call: dict, figures: dict[str, bytes | None]) -> str:
+    """One sample's call: summary, figures, QC, method and limits."""
+    body = (f"<h2>ERBB2 result</h2>{_call_summary(call)}"
+            f"<h2>Copy-number profile</h2><div class='figures'>"
+            f"{_figure(figures.get('chr17'), 'chr17 and the 17q12 amplicon')}"
+            f"{_figure(figures.get('genome'), 'genome-wide profile with segments')}</div>"
+            f"<h2>Quality control</h2>{_qc_table(call['qc'])}"
+            f"<h2>Method and limits</h2>{METHOD}{_provenance(call)}")
+    return _page(f"her2cnv ERBB2 report: {call['sample']}", body)
+
+
+def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[str, bytes | None]) -> str:
+    """A patient's series: trend, per-timepoint table, chr17 views side by side, QC, method and limits."""
+    rows = []
+    for point in monitor["timepoints"]:
+        change = point.get("change_from_baseline")
+        excess = (change or {}).get("excess_plasma_copy_number") or {}
+        call = calls[point["sample"]]
+        rows.append(
+            f"<tr><td>{escape(point['date'])}</td><td>{escape(point['sample'])}</td><td>{_badge(point['status'])}</td>"
+            f"<td>{_number(point['plasma_copy_number'])}{_interval(call['erbb2']['plasma_copy_number_ci95'])}</td>"
+            f"<td>{_tumor_fraction_text(call['tumor_fraction'])}</td>"
+            f"<td>{_number(point['tumor_copy_number'], 1)}</td>"
+            f"<td>{_badge(change['response']) if change else _badge('baseline')}</td>"
+            f"<td>{_signed_percent(excess.get('relative')) if change else ''}</td>"
+            f"<td>{escape(change['reason']) if change else ''}"
+            f"{''.join('<br><b>' + escape(flag) + '</b>' for flag in (change or {}).get('flags', []))}</td></tr>")
+    table = ("<table><tr><th>date</th><th>sample</th><th>ERBB2 status</th><th>plasma CN (95% CI)</th>"
+             "<th>tumour fraction</th><th>tumour CN</th><th>response</th><th>excess PCN change</th>"
+             "<th>reason</th></tr>" + "".join(rows) + "</table>")
+    views = "".join(_figure(figures.get(point["sample"]), f"{point['date']} {point['sample']}: chr17")
+                    for point in monitor["timepoints"])
+    qc = "".join(f"<h3>{escape(point['sample'])}</h3>{_qc_table(calls[point['sample']]['qc'])}"
+                 for point in monitor["timepoints"])
+    body = (f"<h2>Trend</h2>{_figure(figures.get('trend'), 'ERBB2 plasma copy number and tumour fraction over time')}"
+            f"<h2>Timepoints</h2>{table}<h2>chr17 at each timepoint</h2><div class='figures'>{views}</div>"
+            f"<h2>Quality control</h2>{qc}<h2>Method and limits</h2>{METHOD}{MONITOR_METHOD}"
+            f"{_provenance(monitor)}")
+    return _page(f"her2cnv ERBB2 monitoring: patient {monitor['patient']}", body)

@@ -1,0 +1,94 @@
+"""Response categories and flags on hand-made timepoints; the report escapes what it is given."""
+import dataclasses
+
+import pytest
+
+from her2cnv import io, monitor, report
+from her2cnv.errors import InputError
+
+THRESHOLDS = io.read_thresholds()
+BASE = monitor.Timepoint(sample="B", date="2026-01-05", status="high_level_amplification", qc_pass=True,
+                         gain_detected=True, plasma_copy_number=5.6, plasma_copy_number_se=0.15,
+                         detectable_plasma_copy_number=2.6, tumor_fraction=0.2, tumor_fraction_se=0.015,
+                         tumor_fraction_limit=0.08, tumor_copy_number=20.0, tumor_copy_number_se=2.0,
+                         pon_checksum="p", bins_checksum="b")
+
+
+def later(**changes):
+    return dataclasses.replace(BASE, **{"sample": "L", "date": "2026-01-26", **changes})
+
+
+def response(point, baseline=BASE):
+    return monitor.track_patient([baseline, point], THRESHOLDS)[1]["change_from_baseline"]
+
+
+def test_a_large_significant_fall_is_a_molecular_response():
+    assert response(later(plasma_copy_number=2.9, tumor_fraction=0.05, plasma_copy_number_se=0.1))["response"] == \
+        "molecular_response"
+
+
+def test_a_small_fall_is_stable():
+    assert response(later(plasma_copy_number=5.0))["response"] == "stable"
+
+
+def test_a_large_significant_rise_is_progression():
+    assert response(later(plasma_copy_number=7.4, plasma_copy_number_se=0.2))["response"] == "progression"
+
+
+def test_noise_sized_differences_are_stable():
+    assert response(later(plasma_copy_number=5.9))["response"] == "stable"
+
+
+def test_clearance_needs_power():
+    gone = later(status="not_detected", gain_detected=False, plasma_copy_number=2.05)
+    assert response(gone)["response"] == "clearance"
+    weak = dataclasses.replace(gone, detectable_plasma_copy_number=6.5)
+    assert response(weak)["response"] == "not_evaluable"
+
+
+def test_new_detection_is_progression_and_qc_failure_not_evaluable():
+    clean = dataclasses.replace(BASE, status="not_detected", gain_detected=False, plasma_copy_number=2.0)
+    assert response(later(), baseline=clean)["response"] == "progression"
+    assert response(later(qc_pass=False))["response"] == "not_evaluable"
+
+
+def test_flags_level_escalation_and_erbb2_negative_growth():
+    low = dataclasses.replace(BASE, status="low_level_gain")
+    assert any(f.startswith("level_escalation") for f in response(later(), baseline=low)["flags"])
+    grown = later(tumor_fraction=0.35, plasma_copy_number=5.6)
+    assert any(f.startswith("erbb2_negative_growth") for f in response(grown)["flags"])
+
+
+def test_re_emergence_after_clearance_is_flagged():
+    gone = later(status="not_detected", gain_detected=False, plasma_copy_number=2.05)
+    back = dataclasses.replace(BASE, sample="R", date="2026-03-01")
+    rows = monitor.track_patient([BASE, gone, back], THRESHOLDS)
+    assert any(f.startswith("re_emergence") for f in rows[2]["change_from_baseline"]["flags"])
+
+
+def test_timepoints_are_ordered_by_date():
+    rows = monitor.track_patient([later(), BASE], THRESHOLDS)
+    assert [r["sample"] for r in rows] == ["B", "L"] and "change_from_baseline" not in rows[0]
+
+
+def test_series_from_other_panels_or_repeated_dates_are_refused():
+    with pytest.raises(InputError, match="another panel of normals"):
+        monitor.check_comparable([BASE, later(pon_checksum="other")], ["a.json", "b.json"])
+    with pytest.raises(InputError, match="date 2026-01-05 repeats"):
+        monitor.check_comparable([BASE, later(date="2026-01-05")], ["a.json", "b.json"])
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        monitor.check_date("21/01/2026", "--dates")
+
+
+def test_report_escapes_strings_from_its_inputs():
+    call = {"format": "her2cnv.call/1", "sample": "S<1>", "erbb2": {
+        "status": "indeterminate", "reason": "<script>alert(1)</script>", "plasma_copy_number": 2.0,
+        "plasma_copy_number_ci95": [1.9, 2.1], "tumor_copy_number": None, "tumor_copy_number_ci95": None,
+        "focal": None, "amplicon": None, "limit_of_detection_copy_number": None},
+        "tumor_fraction": {"detected": False, "detection_limit": 0.05, "estimate": None, "ci95": None,
+                           "method": "copy-number fit"},
+        "qc": {"pass": False, "reasons": ["<b>bad</b>"], "noise_mapd": 0.1}, "provenance": {"version": "x"}}
+    page = report.render_sample_report(call, {})
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>bad</b>" not in page and "S&lt;1&gt;" in page
+    assert "http" not in page.lower().replace("http-equiv", "")  # nothing external is loaded
