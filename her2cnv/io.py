@@ -793,3 +793,12 @@ def read_optional_bytes(path) -> bytes | None:
 
 def write_html(path, page: str) -> None:
     write_text(path, page)
+
+
+SUMMARY_FORMAT = "her2cnv.summary/1"
+
+
+def write_summary(path, rows: list[dict], columns: tuple[str, ...], provenance: dict) -> None:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    write_text(path, format_header({"format": SUMMARY_FORMAT, "provenance": provenance})
+               + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))

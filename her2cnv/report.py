@@ -164,3 +164,28 @@ def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[s
             f"<h2>Quality control</h2>{qc}<h2>Method and limits</h2>{METHOD}{MONITOR_METHOD}"
             f"{_provenance(monitor)}")
     return _page(f"her2cnv ERBB2 monitoring: patient {monitor['patient']}", body)
+
+
+SUMMARY_COLUMNS = ("sample", "patient", "date", "status", "plasma_copy_number", "plasma_copy_number_ci95",
+                   "tumor_fraction", "tumor_fraction_detected", "tumor_copy_number", "tumor_copy_number_ci95",
+                   "focal", "qc_pass", "qc_reasons")
+
+
+def summary_rows(calls: list[dict]) -> list[dict]:
+    """One row per call for a cohort table: status, PCN, TF, tumour CN and QC."""
+    def interval(values):
+        return None if not values or values[0] is None else f"{values[0]:.3g}-{values[1]:.3g}"
+
+    rows = []
+    for call in sorted(calls, key=lambda c: c["sample"]):
+        erbb2, fraction, qc = call["erbb2"], call["tumor_fraction"], call["qc"]
+        rows.append({
+            "sample": call["sample"], "patient": call.get("patient"), "date": call.get("date"),
+            "status": erbb2["status"], "plasma_copy_number": erbb2["plasma_copy_number"],
+            "plasma_copy_number_ci95": interval(erbb2["plasma_copy_number_ci95"]),
+            "tumor_fraction": fraction["estimate"], "tumor_fraction_detected": fraction["detected"],
+            "tumor_copy_number": erbb2["tumor_copy_number"],
+            "tumor_copy_number_ci95": interval(erbb2["tumor_copy_number_ci95"]),
+            "focal": erbb2["focal"], "qc_pass": qc["pass"], "qc_reasons": "; ".join(qc["reasons"]),
+        })
+    return rows

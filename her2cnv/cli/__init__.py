@@ -13,9 +13,9 @@ import sys
 
 from ..errors import Her2CnvError
 from ..version import __version__
-from . import bins, call, count, dilute, monitor, normalize, pon, report, simulate
+from . import bins, call, count, dilute, monitor, normalize, pon, report, simulate, summary
 
-SUBCOMMANDS = (bins, count, pon, normalize, call, monitor, report, simulate, dilute)
+SUBCOMMANDS = (bins, count, pon, normalize, call, monitor, report, summary, simulate, dilute)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,16 +36,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="her2cnv: %(levelname)s: %(message)s",
                         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
                         force=True)
+    _htslib_messages(args.debug)
     try:
         args.handler(args)
     except Her2CnvError as error:
         if args.debug:
             raise
-        print(f"her2cnv: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).splitlines())  # one line, whatever the library put in it
+        print(f"her2cnv: error: {message}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("\nher2cnv: error: interrupted; no output was written", file=sys.stderr)
+        newline = "\n" if sys.stderr.isatty() else ""  # on a terminal, end the line the echoed ^C is on
+        print(f"{newline}her2cnv: error: interrupted; no output was written", file=sys.stderr)
         return 130
     return 0
+
+
+def _htslib_messages(debug: bool) -> None:
+    """htslib prints its own errors on stderr; her2cnv reports each failure as one line naming the
+    file, so htslib's own messages are shown only with --debug."""
+    import pysam
+
+    pysam.set_verbosity(3 if debug else 0)  # 3: htslib's default (warnings and errors); 0: silent

@@ -1,0 +1,15 @@
+# her2cnv workflow: bins -> count -> pon -> call -> monitor -> summary, every rule one `her2cnv` command.
+# Run: snakemake -c 2   (default config simulates a demo cohort; see README "Workflow")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/her2cnv.smk"
+
+
+rule all:
+    input:
+        f"{OUTDIR}/cohort_summary.tsv",
+        expand(f"{OUTDIR}/monitor/{{patient}}.monitor.json", patient=PATIENTS),
