@@ -77,12 +77,12 @@ def genome_layout(contig_lengths: dict[str, int], assembly: Assembly, contigs: l
 
 def target_layout(targets_chrom: np.ndarray, targets_start: np.ndarray, targets_end: np.ndarray,
                   contig_lengths: dict[str, int], off_target_size: int | None = None,
-                  off_target_margin: int = 1000):
+                  off_target_margin: int = 1000, source: str = "targets"):
     """One bin per merged target, plus off-target bins of about ``off_target_size`` between targets.
 
     Target contig names are matched to the reference's spelling (chr17 or 17);
     off-target bins keep ``off_target_margin`` bp away from targets, where
-    capture tails would inflate them.
+    capture tails would inflate them. ``source`` (the BED file) names the targets in errors.
     """
     by_canonical = {canonical_contig(c): c for c in contig_lengths}
     contig_order = {c: i for i, c in enumerate(contig_lengths)}
@@ -90,9 +90,9 @@ def target_layout(targets_chrom: np.ndarray, targets_start: np.ndarray, targets_
     for c, s, e in zip(targets_chrom.tolist(), targets_start.tolist(), targets_end.tolist()):
         contig = by_canonical.get(canonical_contig(c))
         if contig is None:
-            raise InputError(f"targets: contig {c} is not in the reference")
+            raise InputError(f"{source}: contig {c} is not in the reference")
         if e > contig_lengths[contig]:
-            raise InputError(f"targets: {c}:{s}-{e} runs past the end of {contig} ({contig_lengths[contig]:,} bp)")
+            raise InputError(f"{source}: {c}:{s}-{e} runs past the end of {contig} ({contig_lengths[contig]:,} bp)")
         rows.append((contig_order[contig], s, e, contig))
     rows.sort()
     merged: list[list] = []

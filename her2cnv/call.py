@@ -79,8 +79,8 @@ def null_distribution(panel: Panel, coefficients: np.ndarray, weight: np.ndarray
 
 
 def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overlap: np.ndarray,
-                    thresholds: Thresholds) -> dict:
-    """QC metrics and the reasons, if any, the sample cannot be called."""
+                    thresholds: Thresholds, counts: np.ndarray | None = None) -> dict:
+    """QC metrics and the reasons, if any, the sample cannot be called (``counts``: the sample's raw counts)."""
     erbb2 = erbb2_overlap > 0
     usable_erbb2 = erbb2 & panel.usable
     expected_erbb2 = float(np.nansum(profile.expected_count[usable_erbb2] * erbb2_overlap[usable_erbb2]))
@@ -103,6 +103,11 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
     elif expected_erbb2 < thresholds.min_erbb2_fragments:
         reasons.append(f"coverage at ERBB2 too low ({expected_erbb2:.0f} fragments expected, need "
                        f"{thresholds.min_erbb2_fragments:.0f})")
+    elif counts is not None and not np.any(counts[usable_erbb2]):
+        # Plasma always carries the normal cells' two copies, so even a tumour with none leaves about half the
+        # expected fragments: with >= min_erbb2_fragments expected, zero has probability < exp(-30).
+        reasons.append(f"no fragment at all over ERBB2 ({expected_erbb2:.0f} expected): a coverage gap "
+                       "(failed capture, or reads there filtered out), not a copy number")
     if not profile.noise <= thresholds.max_noise:
         reasons.append(f"profile too noisy (MAPD {profile.noise:.3f} > {thresholds.max_noise})")
     if profile.gc_bias > thresholds.max_gc_bias:
@@ -170,11 +175,12 @@ def arm_level(profile: Profile, bins: Bins, assembly: Assembly, arm: str, exclud
 
 
 def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, panel: Panel, assembly: Assembly,
-               outcomes: dict, tumor_fraction: purity.TumorFractionFit, thresholds: Thresholds) -> Erbb2Call:
-    """The ERBB2 call for one normalised, segmented sample."""
+               outcomes: dict, tumor_fraction: purity.TumorFractionFit, thresholds: Thresholds,
+               counts: np.ndarray | None = None) -> Erbb2Call:
+    """The ERBB2 call for one normalised, segmented sample (``counts``: its raw counts, for QC)."""
     overlap = gene_overlap(bins, assembly)
     erbb2_bins = np.flatnonzero((overlap > 0) & np.isfinite(profile.log2_ratio))
-    qc = quality_control(outcomes, profile, panel, overlap, thresholds)
+    qc = quality_control(outcomes, profile, panel, overlap, thresholds, counts)
     baseline = tumor_fraction.baseline_log2
     kind = bins.kind[erbb2_bins[0]] if len(erbb2_bins) else "locus"
     gene_level, gene_se = weighted_level(profile, overlap, overdispersion(profile, bins.kind == kind))
@@ -254,4 +260,5 @@ def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, ou
     else:
         fit = purity.external_tumor_fraction(external_tumor_fraction, segments, bins, panel.usable, profile.noise,
                                              assembly, thresholds)
-    return call_erbb2(sample, profile, segments, bins, panel, assembly, outcomes, fit, thresholds), fit, profile, segments
+    result = call_erbb2(sample, profile, segments, bins, panel, assembly, outcomes, fit, thresholds, counts)
+    return result, fit, profile, segments

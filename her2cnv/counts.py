@@ -10,6 +10,9 @@ coordinate-sorted, which the loop verifies as it goes.
 """
 from __future__ import annotations
 
+import contextlib
+import io as io_module
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from .io import file_fingerprint
 from .types import COUNT_OUTCOMES, Bins, FragmentCounts, check_safe_name
 from .version import __version__
 
+log = logging.getLogger(__name__)
 DEFAULT_EXCLUDE_FLAGS = 0x4 | 0x100 | 0x200 | 0x400 | 0x800  # unmapped, secondary, QC-fail, duplicate, supplementary
 HISTOGRAM_LENGTH = 1001  # fragment lengths 0-999 bp, and >= 1000 bp in the last slot
 NO_MAXIMUM = (1 << 62) - 1
@@ -103,29 +107,86 @@ def open_alignments(path, reference=None, threads: int = 1):
     if threads < 1:
         raise InputError(f"--threads must be >= 1, got {threads}")
     try:
-        alignments = pysam.AlignmentFile(str(path), "rc" if is_cram else "r", threads=threads,
-                                         reference_filename=str(reference) if is_cram else None,
-                                         require_index=False, check_sq=True)
-    except (OSError, ValueError) as error:
+        with _close_errors_logged(path):
+            alignments = pysam.AlignmentFile(str(path), "rc" if is_cram else "r", threads=threads,
+                                             reference_filename=str(reference) if is_cram else None,
+                                             require_index=False, check_sq=True)
+    except (OSError, ValueError, NotImplementedError) as error:  # the last: gzip but not BGZF (a corrupt BAM)
         raise InputError(f"{path}: cannot read as BAM/CRAM/SAM ({str(error).strip() or type(error).__name__})") from None
+    try:  # pysam parses the header text lazily, and refuses malformed lines with these
+        alignments.header.to_dict()
+        alignments.references
+    except (ValueError, AssertionError) as error:  # ValueError includes UnicodeDecodeError
+        alignments.close()
+        raise InputError(f"{path}: malformed header ({str(error).strip() or type(error).__name__}); "
+                         "see it with 'samtools view -H'") from None
     if alignments.nreferences == 0:
         alignments.close()
         raise InputError(f"{path}: header has no @SQ lines (unaligned reads?)")
     return alignments
 
 
+@contextlib.contextmanager
+def _close_errors_logged(path):
+    """Log, instead of printing, what pysam writes to ``sys.stderr`` when an AlignmentFile fails to open.
+
+    When the constructor fails (say, on a corrupt header), pysam closes the file again
+    in ``__dealloc__``, where htslib's failure to close can only be printed, as
+    "OSError: Closing failed" and an "Exception ignored in ... __dealloc__" traceback;
+    the constructor's own error is the one reported.
+    """
+    with contextlib.redirect_stderr(io_module.StringIO()) as printed:
+        try:
+            yield
+        finally:
+            if printed.getvalue():
+                log.debug("%s: while opening: %s", path, printed.getvalue().strip())
+
+
+def read_error(path, reference, detail: str) -> InputError:
+    """The error for a record that htslib cannot decode; for CRAM the usual cause is another reference."""
+    cause = "the file is truncated or corrupt"
+    if reference is not None and _is_cram(path):
+        cause += f", or {reference} is not the reference it was encoded with (htslib checks the MD5 of each slice)"
+    return InputError(f"{path}: read error {detail}: {cause}")
+
+
+def _is_cram(path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"CRAM"
+
+
+@contextlib.contextmanager
+def reading_alignments(path, reference=None, threads: int = 1):
+    """``open_alignments`` as a context: a record pysam cannot decode (``OSError`` while iterating) becomes
+    an ``InputError`` naming the file, and closing a file that failed mid-read cannot mask that error."""
+    alignments = open_alignments(path, reference, threads)
+    try:
+        yield alignments
+    except OSError as error:
+        raise read_error(path, reference, f"({str(error).strip() or type(error).__name__})") from None
+    finally:
+        try:
+            alignments.close()
+        except OSError as error:  # htslib reports the failed read again on close; nothing is lost when reading
+            log.debug("%s: closing after a read error: %s", path, error)
+
+
 def sample_name(header: dict, override: str | None, path) -> str:
     """The sample: ``override``, else the single @RG SM, else the file name without extension."""
-    if override is None:
-        names = sorted({rg["SM"] for rg in header.get("RG", []) if rg.get("SM")})
-        if len(names) > 1:
-            raise InputError(f"{path}: read groups name {len(names)} samples ({', '.join(names[:4])}); "
-                             "name one with --sample")
-        override = names[0] if names else Path(path).name.split(".")[0]
+    if override is not None:
+        try:
+            return check_safe_name(override)
+        except ValueError as error:
+            raise InputError(f"--sample: {error}") from None
+    names = sorted({rg["SM"] for rg in header.get("RG", []) if rg.get("SM")})
+    if len(names) > 1:
+        raise InputError(f"{path}: read groups name {len(names)} samples ({', '.join(names[:4])}); "
+                         "name one with --sample")
     try:
-        return check_safe_name(override)
+        return check_safe_name(names[0] if names else Path(path).name.split(".")[0])
     except ValueError as error:
-        raise InputError(f"{path}: {error}; set one with --sample") from None
+        raise InputError(f"{path}: {error} (from the @RG SM tag or the file name); set one with --sample") from None
 
 
 def bin_order_for_contigs(bins: Bins, references: tuple[str, ...], lengths: tuple[int, ...], path):
@@ -161,7 +222,7 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
     """
     extension = _extension()
     size = Path(path).stat().st_size if Path(path).is_file() else 0
-    with open_alignments(path, reference, threads) as alignments:
+    with reading_alignments(path, reference, threads) as alignments:
         references, lengths = alignments.references, alignments.lengths
         if assembly_lengths is not None:
             _check_chr17(references, lengths, assembly_lengths, bins.assembly, path)
@@ -186,8 +247,7 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
                 raise InputError(f"{path}: not coordinate-sorted (a record at {contig}:{cursor[3] + 1} comes after "
                                  "a later position); sort it with 'samtools sort'")
             if status < 0:
-                raise InputError(f"{path}: read error after {int(outcomes[0]):,} records (htslib status {status}): "
-                                 "the file is truncated or corrupt")
+                raise read_error(path, reference, f"after {int(outcomes[0]):,} records (htslib status {status})")
             if progress is not None and size:
                 progress(_fraction_read(alignments, size))
     if outcomes[0] == 0:

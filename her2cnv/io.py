@@ -14,6 +14,7 @@ import hashlib
 import io as _io
 import json
 import os
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def atomic_output(path: str | os.PathLike):
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise Her2CnvError(f"{path}: output directory {directory} does not exist")
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise Her2CnvError(f"{path}: output directory {directory} {problem}")
     temporary = directory / f".{path.name}.tmp{os.getpid()}"
     try:
         yield temporary
@@ -150,6 +152,10 @@ def read_table(path, body: str, columns: dict[str, type]) -> pd.DataFrame:
         frame = pd.read_csv(_io.StringIO(body), sep="\t", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise InputError(f"{path}: malformed table ({str(error).strip().splitlines()[0]})") from None
+    lines = body.splitlines()
+    short = next((n for n, line in enumerate(lines) if line and line.count("\t") < lines[0].count("\t")), None)
+    if short is not None:  # pandas would pad a cut row with empty fields
+        raise InputError(f"{path}: row {short} of the table has fewer fields than its header (truncated file?)")
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -589,8 +595,6 @@ def write_panel(path, panels: dict, metadata: dict) -> None:
 
     Entries carry a fixed timestamp so the same panel gives the same bytes.
     """
-    import zipfile
-
     entries = {"metadata.npy": _npy_bytes(np.frombuffer(
         json.dumps({"format": PON_FORMAT, **metadata}, sort_keys=True).encode(), dtype=np.uint8))}
     for channel, panel in panels.items():
@@ -606,13 +610,14 @@ def write_panel(path, panels: dict, metadata: dict) -> None:
 
 def read_panel(path) -> tuple[dict, dict]:
     """Read a panel of normals: ({channel: Panel}, metadata). Never unpickles anything."""
-    import zipfile
-
     from .types import Panel
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such panel of normals")
+    if not zipfile.is_zipfile(path):  # before numpy, whose message for other files suggests unpickling them
+        raise InputError(f"{path}: not a readable her2cnv panel of normals (not a complete .npz archive: "
+                         "truncated, or another kind of file); make one with 'her2cnv pon'")
     try:
         with np.load(path, allow_pickle=False) as archive:
             metadata = json.loads(archive["metadata"].tobytes().decode())

@@ -51,13 +51,13 @@ def check_date(text: str | None, source: str) -> str | None:
         raise InputError(f"{source}: {text!r} is not a date in YYYY-MM-DD form") from None
 
 
-def check_patient(name: str | None) -> str | None:
+def check_patient(name: str | None, source: str = "--patient") -> str | None:
     if name is None:
         return None
     try:
         return check_safe_name(name, "patient name")
     except ValueError as error:
-        raise InputError(str(error)) from None
+        raise InputError(f"{source}: {error}") from None
 
 
 @dataclass(frozen=True)

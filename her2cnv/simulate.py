@@ -673,11 +673,11 @@ def _is_fragment_record(flag: int) -> bool:
 
 def scan_fragments(path, seed: int, threads: int = 1):
     """The header and the seeded read-name hash (uint32) of every fragment of a BAM: one pass."""
-    from .counts import open_alignments
+    from .counts import reading_alignments
 
     key = _hash_key(seed)
     hashes = []
-    with open_alignments(path, threads=threads) as alignments:
+    with reading_alignments(path, threads=threads) as alignments:
         header = alignments.header.to_dict()
         for record in alignments.fetch(until_eof=True):
             if _is_fragment_record(record.flag):
@@ -737,10 +737,10 @@ def mixed_header(normal_header: dict, tumor_header: dict, sample: str) -> dict:
 
 
 def _selected_records(path, seed: int, threshold: int, source: str, tally: Counter, threads: int):
-    from .counts import open_alignments
+    from .counts import reading_alignments
 
     key = _hash_key(seed)
-    with open_alignments(path, threads=threads) as alignments:
+    with reading_alignments(path, threads=threads) as alignments:
         unplaced = alignments.nreferences
         last = (-1, -1)
         for record in alignments.fetch(until_eof=True):

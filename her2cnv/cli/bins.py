@@ -26,7 +26,7 @@ def run(args):
     if args.targets:
         targets = io.read_bed(args.targets)
         layout = bins.target_layout(targets["chrom"].to_numpy(), targets["start"].to_numpy(),
-                                    targets["end"].to_numpy(), lengths, args.off_target_size)
+                                    targets["end"].to_numpy(), lengths, args.off_target_size, source=args.targets)
     else:
         layout = bins.genome_layout(lengths, assembly, bins.default_contigs(lengths),
                                     args.bin_size, args.locus_bin_size)

@@ -40,16 +40,22 @@ def add_parser(subparsers, common):
     runner.set_defaults(handler=run_bam)
 
 
-def run_call(args, sample_counts=None, counts_source=None):
-    sample_counts = sample_counts or io.read_counts(args.counts)
-    counts_source = counts_source or args.counts
+def call_inputs(args, bins, source):
+    """Check the options, and read the panel (checked against ``bins``, from ``source``) and the thresholds:
+    all 'call' needs besides the counts, so 'run' refuses bad ones before the long count."""
     if args.tumor_fraction is not None and not 0 < args.tumor_fraction <= 1:
         raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, _ = io.read_panel(args.pon)
     panel = panels["all"]
-    pon.check_compatible(sample_counts.bins.checksum, sample_counts.bins.assembly, panel, counts_source)
-    thresholds = io.read_thresholds(args.thresholds)
+    pon.check_compatible(bins.checksum, bins.assembly, panel, source, args.pon)
+    return panel, io.read_thresholds(args.thresholds), patient, date
+
+
+def run_call(args, sample_counts=None, counts_source=None, inputs=None):
+    sample_counts = sample_counts or io.read_counts(args.counts)
+    counts_source = counts_source or args.counts
+    panel, thresholds, patient, date = inputs or call_inputs(args, sample_counts.bins, counts_source)
     assembly = io.load_assembly(panel.assembly)
     outdir = io.make_directory(args.outdir)
     name = sample_counts.sample
@@ -85,7 +91,8 @@ def _fraction_text(fit) -> str:
 
 def run_bam(args):
     bins, _ = io.read_bins(args.bins)
+    inputs = call_inputs(args, bins, args.bins)
     sample_counts = count_with_progress(args, bins, counts.CountFilters())
     outdir = io.make_directory(args.outdir)
     io.write_counts(io.output_path(outdir, sample_counts.sample, "counts.tsv"), sample_counts)
-    run_call(args, sample_counts, args.bam)
+    run_call(args, sample_counts, args.bam, inputs)

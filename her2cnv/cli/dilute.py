@@ -34,7 +34,8 @@ def run(args):
     try:
         check_safe_name(sample)
     except ValueError as error:
-        raise InputError(f"{error}; set one with --sample") from None
+        raise InputError(f"--sample: {error}" if args.sample else
+                         f"{args.output}: {error} (from the output name); set one with --sample") from None
     simulate.check_seed(args.seed)
     bar = progress_bar(args, f"diluting into {args.output}")
     try:

@@ -139,7 +139,7 @@ def run_sample(args):
     if args.panel:
         bed = io.read_bed(args.panel)
         targets = bins.target_layout(bed["chrom"].to_numpy(), bed["start"].to_numpy(), bed["end"].to_numpy(),
-                                     model["contig_lengths"])[:3]
+                                     model["contig_lengths"], source=args.panel)[:3]
     windows = simulate.make_windows(model, design.depth > 0, targets,
                                     lambda contig: io.read_fasta_bases(args.reference, contig))
     _write_sample(args, args.reference, model, assembly, windows, design, args.output,

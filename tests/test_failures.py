@@ -1,0 +1,690 @@
+"""The failure matrix: every way an input or the environment can be wrong, through ``her2cnv.cli.main``.
+
+Each failing case must exit with its status (2 bad input or usage, 1 environment,
+130 interrupted), print exactly one line ``her2cnv: error: ...`` naming the file
+(or option) and what is wrong, print no traceback (htslib's own messages
+included: stderr is captured at the file-descriptor level), and leave no output
+file, not even a temporary one. A few bad inputs are not errors but clean
+answers (``indeterminate`` with a QC reason); they are checked at the end.
+"""
+from __future__ import annotations
+
+import builtins
+import errno
+import gzip
+import io as _io
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+import her2cnv.cli.count
+import her2cnv.counts
+import her2cnv.errors
+import her2cnv.io
+from her2cnv.cli import main
+
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+# ---------------------------------------------------------------- building bad inputs
+
+def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each BGZF block: BSIZE (total size - 1) sits at bytes 16-17 of the block."""
+    blocks, start = [], 0
+    while start < len(data):
+        end = start + int.from_bytes(data[start + 16:start + 18], "little") + 1
+        blocks.append((start, end))
+        start = end
+    return blocks
+
+
+def rewrite_bam(source: Path, target: Path, *, contig_name=lambda name: name, lengths=None, sample=None,
+                swap_first_records: bool = False) -> Path:
+    """Copy a BAM with its header edited (contig names or lengths, read-group SM), or records out of order."""
+    with pysam.AlignmentFile(str(source)) as alignments:
+        header = alignments.header.to_dict()
+        records = list(alignments.fetch(until_eof=True))
+    for sq in header["SQ"]:
+        sq["LN"] = (lengths or {}).get(sq["SN"], sq["LN"])
+        sq["SN"] = contig_name(sq["SN"])
+    if sample is not None:
+        header["RG"] = [dict(group, SM=sample) for group in header["RG"]]
+    if swap_first_records:
+        records = records[1000:2000] + records[:1000] + records[2000:]
+    with pysam.AlignmentFile(str(target), "wb", header=header) as output:
+        for record in records:
+            output.write(record)
+    return target
+
+
+def rewrite_panel(source: Path, target: Path, **metadata) -> Path:
+    """Copy a panel of normals with fields of its JSON metadata replaced (the arrays are untouched)."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as output:
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename == "metadata.npy":
+                fields = json.loads(np.load(_io.BytesIO(data)).tobytes().decode())
+                fields.update(metadata)
+                buffer = _io.BytesIO()
+                np.save(buffer, np.frombuffer(json.dumps(fields, sort_keys=True).encode(), dtype=np.uint8))
+                data = buffer.getvalue()
+            output.writestr(info, data)
+    return target
+
+
+def edit_counts(source: Path, target: Path, edit_row=None, drop_column: str | None = None,
+                header_edit=None) -> Path:
+    """Copy a counts TSV, editing rows (dicts of column -> text) or dropping a column or a header field."""
+    lines = source.read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    columns = lines[len(header)].split("\t")
+    rows = [dict(zip(columns, line.split("\t"))) for line in lines[len(header) + 1:]]
+    if header_edit is not None:
+        header = [header_edit(line) for line in header]
+    if edit_row is not None:
+        rows = [edit_row(i, dict(row)) for i, row in enumerate(rows)]
+    kept = [c for c in columns if c != drop_column]
+    body = ["\t".join(kept)] + ["\t".join(row[c] for c in kept) for row in rows]
+    target.write_text("\n".join(header + body) + "\n")
+    return target
+
+
+# ---------------------------------------------------------------- the cases
+
+@dataclass
+class Case:
+    argv: list
+    status: int
+    names: str  # the file or option the message must name
+    phrase: str  # what the message must say is wrong
+    outputs: list = field(default_factory=list)  # files, or directories that must hold no file
+    logs_first: bool = False  # the command logs progress (INFO/WARNING lines) before it fails
+
+
+class Context:
+    """What a case builder gets: the shared cohort, a fresh directory and monkeypatch."""
+
+    def __init__(self, cohort, tmp_path: Path, monkeypatch):
+        self.cohort, self.tmp, self.monkeypatch = cohort, tmp_path, monkeypatch
+        self.out = tmp_path / "out"  # the output directory of 'call' and 'run' cases
+        self.counts_out = tmp_path / "out.counts.tsv"  # the output of 'count' cases
+
+    def count(self, bam, *options, status=2, names=None, phrase=""):
+        return Case(["count", bam, "--bins", self.cohort.bins, "-o", self.counts_out, *options], status,
+                    names or Path(bam).name, phrase, [self.counts_out])
+
+    def call(self, counts=None, *options, pon=None, status=2, names=None, phrase=""):
+        counts = counts or self.cohort.plasma_counts
+        return Case(["call", counts, "--pon", pon or self.cohort.pon, "-o", self.out, "--no-plots", *options],
+                    status, names or Path(counts).name, phrase, [self.out])
+
+    def run(self, *options, pon=None, status=2, names=None, phrase=""):
+        return Case(["run", self.cohort.plasma, "--bins", self.cohort.bins, "--pon", pon or self.cohort.pon,
+                     "-o", self.out, "--no-plots", *options], status, names, phrase, [self.out])
+
+    def bam_bytes(self) -> bytes:
+        return self.cohort.normals[0].read_bytes()
+
+    def write(self, name: str, data: bytes | str) -> Path:
+        path = self.tmp / name
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def cram(self) -> Path:
+        cram = self.tmp / "N0.cram"
+        pysam.view("-C", "-T", str(self.cohort.reference), "-o", str(cram), str(self.cohort.normals[0]),
+                   catch_stdout=False)
+        return cram
+
+    def other_reference(self) -> Path:
+        """A FASTA with the same contig names and lengths but another sequence (bases permuted)."""
+        target = self.tmp / "other.fa"
+        target.write_bytes(self.cohort.reference.read_bytes().translate(bytes.maketrans(b"ACGT", b"CATG")))
+        shutil.copy(f"{self.cohort.reference}.fai", f"{target}.fai")
+        return target
+
+
+def case_bam_missing(c: Context):
+    return c.count(c.tmp / "missing.bam", phrase="no such file")
+
+
+def case_bam_empty(c: Context):
+    return c.count(c.write("empty.bam", b""), phrase="file is empty")
+
+
+def case_bam_truncated_half(c: Context):
+    data = c.bam_bytes()
+    return c.count(c.write("half.bam", data[:len(data) // 2]), phrase="truncated")
+
+
+def case_bam_truncated_in_header(c: Context):
+    first_block_end = bgzf_blocks(c.bam_bytes())[0][1]
+    return c.count(c.write("header_cut.bam", c.bam_bytes()[:first_block_end // 2]), phrase="truncated")
+
+
+def case_bam_truncated_mid_block_with_eof_marker(c: Context):
+    """Cut inside a record block but with the BGZF end-of-file marker: only reading the records can tell."""
+    data = c.bam_bytes()
+    start, end = bgzf_blocks(data)[len(bgzf_blocks(data)) // 2]
+    return c.count(c.write("cut_eof.bam", data[:(start + end) // 2] + BGZF_EOF), phrase="truncated or corrupt")
+
+
+def case_bam_corrupt_block(c: Context):
+    data = bytearray(c.bam_bytes())
+    start, end = bgzf_blocks(bytes(data))[len(bgzf_blocks(bytes(data))) // 2]
+    for i in range(start + 40, min(end - 10, start + 240)):  # inside the deflate payload: the CRC32 must catch it
+        data[i] ^= 0x5A
+    return c.count(c.write("corrupt.bam", bytes(data)), phrase="truncated or corrupt")
+
+
+def case_bam_is_not_a_bam(c: Context):
+    return c.count(c.write("text.bam", "this is not a BAM\n" * 10), phrase="cannot read as BAM/CRAM/SAM")
+
+
+def case_bam_unsorted(c: Context):
+    bam = rewrite_bam(c.cohort.normals[0], c.tmp / "unsorted.bam", swap_first_records=True)
+    return c.count(bam, phrase="not coordinate-sorted")
+
+
+def case_cram_without_reference(c: Context):
+    return c.count(c.cram(), phrase="--reference")
+
+
+def case_cram_with_missing_reference(c: Context):
+    return c.count(c.cram(), "--reference", c.tmp / "absent.fa", names="absent.fa", phrase="no such reference")
+
+
+def case_cram_with_wrong_reference(c: Context):
+    """Same contig names and lengths, other sequence: htslib's slice MD5 check refuses it."""
+    return c.count(c.cram(), "--reference", c.other_reference(),
+                   phrase="other.fa is not the reference it was encoded with")
+
+
+def case_bam_chr17_of_another_assembly(c: Context):
+    bam = rewrite_bam(c.cohort.normals[0], c.tmp / "grch37.bam", lengths={"chr17": 81_195_210})
+    return c.count(bam, phrase="another assembly")
+
+
+def case_bam_contig_shorter_than_bins(c: Context):
+    bam = rewrite_bam(c.cohort.normals[0], c.tmp / "short8.bam", lengths={"chr8": 5_000_000})
+    return c.count(bam, phrase="bins reach")
+
+
+def case_bam_without_the_bins_contigs(c: Context):
+    bam = rewrite_bam(c.cohort.normals[0], c.tmp / "renamed.bam", contig_name=lambda name: f"HLA-{name}")
+    return c.count(bam, phrase="not in the BAM header")
+
+
+def case_bins_file_is_a_counts_file(c: Context):
+    return Case(["count", c.cohort.normals[0], "--bins", c.cohort.plasma_counts, "-o", c.counts_out], 2,
+                "S.counts.tsv", "expected her2cnv.bins", [c.counts_out])
+
+
+def case_sample_option_unsafe(c: Context):
+    return c.count(c.cohort.normals[0], "--sample", "../x", names="--sample", phrase="not safe as a file name")
+
+
+def case_sample_in_read_group_unsafe(c: Context):
+    bam = rewrite_bam(c.cohort.normals[0], c.tmp / "evil.bam", sample="../../etc/x")
+    return c.count(bam, phrase="set one with --sample")
+
+
+def case_dilute_sample_unsafe(c: Context):
+    output = c.tmp / "D.bam"
+    return Case(["dilute", c.cohort.plasma, c.cohort.normals[0], "--fraction", 0.1, "-o", output, "--sample", "../D"],
+                2, "--sample", "not safe as a file name", [output, c.tmp])
+
+
+def case_call_patient_unsafe(c: Context):
+    return c.call(None, "--patient", "../../P1", names="patient name '../../P1'", phrase="not safe as a file name")
+
+
+def case_min_mapq_out_of_range(c: Context):
+    return c.count(c.cohort.normals[0], "--min-mapq", 300, names="--min-mapq", phrase="0-255")
+
+
+def case_count_output_under_a_file(c: Context):
+    c.write("a_file", "")
+    output = c.tmp / "a_file" / "x.counts.tsv"
+    return Case(["count", c.cohort.normals[0], "--bins", c.cohort.bins, "-o", output], 1, "a_file",
+                "output directory", [output])
+
+
+def case_count_output_directory_not_writable(c: Context):
+    """chmod 0o500; as root chmod does not stop writes, so a regular file stands in for the directory."""
+    directory = c.tmp / "read_only"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        (directory / "probe").touch()
+    except PermissionError:
+        return Case(["count", c.cohort.normals[0], "--bins", c.cohort.bins, "-o", directory / "x.counts.tsv"], 1,
+                    "read_only", "Permission denied", [directory])
+    (directory / "probe").unlink()
+    directory.chmod(0o700)
+    directory.rmdir()
+    c.write("read_only", "")
+    return Case(["count", c.cohort.normals[0], "--bins", c.cohort.bins, "-o", directory / "x.counts.tsv"], 1,
+                "read_only", "output directory", [directory / "x.counts.tsv"])
+
+
+class _FullDisk:
+    """A file whose writes store half the data, then fail with ENOSPC."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+
+    def write(self, data):
+        self.handle.write(data[:len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _full_disk_open(file, mode="r", *args, **kwargs):
+    handle = builtins.open(file, mode, *args, **kwargs)
+    return _FullDisk(handle) if "w" in mode else handle
+
+
+def case_count_disk_full(c: Context):
+    c.monkeypatch.setattr(her2cnv.io, "open", _full_disk_open, raising=False)
+    return c.count(c.cohort.normals[0], status=1, names="out.counts.tsv", phrase="No space left on device")
+
+
+def case_call_disk_full(c: Context):
+    c.monkeypatch.setattr(her2cnv.io, "open", _full_disk_open, raising=False)
+    return c.call(status=1, names="S.ratios.tsv", phrase="No space left on device")
+
+
+def case_pon_disk_full_at_rename(c: Context):
+    def replace(source, target):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    c.monkeypatch.setattr(her2cnv.io.os, "replace", replace)
+    output = c.tmp / "pon.npz"
+    return Case(["pon", *c.cohort.normal_counts, "-o", output], 1, "pon.npz", "No space left on device",
+                [output, c.tmp], logs_first=True)
+
+
+def case_interrupt_mid_count(c: Context):
+    """Ctrl-C between two chunks of the counting loop."""
+    chunks = []
+
+    class InterruptingBar:
+        def __call__(self, fraction):
+            chunks.append(fraction)
+            if len(chunks) == 2:
+                raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    c.monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 5_000)
+    c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: InterruptingBar())
+    return c.count(c.cohort.normals[0], status=130, names="her2cnv: error:", phrase="interrupted")
+
+
+def case_interrupt_while_writing(c: Context):
+    """Ctrl-C half-way through writing the output: the temporary file must go too."""
+    def interrupted_open(file, mode="r", *args, **kwargs):
+        handle = builtins.open(file, mode, *args, **kwargs)
+        if "w" in mode:
+            handle.write(b"partial")
+            handle.close()
+            raise KeyboardInterrupt
+        return handle
+
+    c.monkeypatch.setattr(her2cnv.io, "open", interrupted_open, raising=False)
+    return c.count(c.cohort.normals[0], status=130, names="her2cnv: error:", phrase="interrupted")
+
+
+def case_run_interrupted_mid_count(c: Context):
+    case_interrupt_mid_count(c)
+    return c.run(status=130, names="her2cnv: error:", phrase="interrupted")
+
+
+# -- panel of normals
+
+def case_pon_missing(c: Context):
+    return c.call(pon=c.tmp / "absent.npz", names="absent.npz", phrase="no such panel of normals")
+
+
+def case_pon_truncated(c: Context):
+    data = c.cohort.pon.read_bytes()
+    return c.call(pon=c.write("cut.npz", data[:len(data) // 2]), names="cut.npz",
+                  phrase="not a readable her2cnv panel of normals")
+
+
+def case_pon_garbage(c: Context):
+    return c.call(pon=c.write("garbage.npz", b"garbage " * 200), names="garbage.npz",
+                  phrase="not a readable her2cnv panel of normals")
+
+
+def case_pon_garbage_does_not_suggest_unpickling(c: Context):
+    """numpy's own message for a non-zip file ('contains pickled data ... if you trust the file') must not
+    reach users: her2cnv never unpickles, so the advice is wrong and unsafe. Needs the io.py change."""
+    case = case_pon_garbage(c)
+    case.phrase = "not a complete .npz archive"
+    return case
+
+
+def case_pon_with_a_pickled_array(c: Context):
+    """An object array inside the .npz would need unpickling (code execution): it must be refused."""
+    pon = c.tmp / "pickled.npz"
+    with zipfile.ZipFile(c.cohort.pon) as archive, zipfile.ZipFile(pon, "w") as output:
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename.endswith(".mask.npy"):
+                buffer = _io.BytesIO()
+                np.save(buffer, np.array([{"not": "data"}], dtype=object), allow_pickle=True)
+                data = buffer.getvalue()
+            output.writestr(info, data)
+    return c.call(pon=pon, names="pickled.npz", phrase="not a readable her2cnv panel of normals")
+
+
+def case_pon_is_a_counts_file(c: Context):
+    return c.call(pon=c.cohort.plasma_counts, names="S.counts.tsv", phrase="not a readable her2cnv panel")
+
+
+def case_pon_newer_format(c: Context):
+    pon = rewrite_panel(c.cohort.pon, c.tmp / "v9.npz", format="her2cnv.pon/9")
+    return c.call(pon=pon, names="v9.npz", phrase="newer than this her2cnv")
+
+
+def case_pon_other_assembly(c: Context):
+    pon = rewrite_panel(c.cohort.pon, c.tmp / "grch37.npz", assembly="GRCh37")
+    return c.call(pon=pon, phrase="grch37.npz is GRCh37")
+
+
+def case_pon_from_two_normals(c: Context):
+    output = c.tmp / "pon.npz"
+    return Case(["pon", *c.cohort.normal_counts[:2], "-o", output], 2, "panel of normals",
+                "at least 3 are needed", [output, c.tmp])
+
+
+def case_pon_same_normal_twice(c: Context):
+    output = c.tmp / "pon.npz"
+    first = c.cohort.normal_counts[0]
+    return Case(["pon", first, *c.cohort.normal_counts[1:3], first, "-o", output], 2, first.name,
+                "also in", [output, c.tmp])
+
+
+def case_counts_from_other_bins(c: Context):
+    targets = c.write("targets.bed", "".join(f"chr17\t{s}\t{s + 5000}\n" for s in range(39_000_000, 41_000_000,
+                                                                                      50_000)))
+    other_bins = c.tmp / "target_bins.tsv"
+    assert main(["bins", "--fasta", str(c.cohort.reference), "--targets", str(targets), "-o", str(other_bins),
+                 "--quiet"]) == 0
+    counts = c.tmp / "other.counts.tsv"
+    assert main(["count", str(c.cohort.normals[0]), "--bins", str(other_bins), "-o", str(counts), "--quiet"]) == 0
+    return c.call(counts, phrase="other bins than the panel of normals")
+
+
+def case_normalize_counts_from_other_bins(c: Context):
+    case = case_counts_from_other_bins(c)
+    output = c.tmp / "S.ratios.tsv"
+    return Case(["normalize", case.argv[1], "--pon", c.cohort.pon, "-o", output], 2, "other.counts.tsv",
+                "other bins than the panel", [output])
+
+
+def case_run_with_bad_pon_fails_before_counting(c: Context):
+    """'run' checks the panel first: no counts.tsv may be written for a call that cannot be made."""
+    pon = rewrite_panel(c.cohort.pon, c.tmp / "v9.npz", format="her2cnv.pon/9")
+    return c.run(pon=pon, names="v9.npz", phrase="newer than this her2cnv")
+
+
+# -- counts TSV
+
+def case_counts_missing_column(c: Context):
+    return c.call(edit_counts(c.cohort.plasma_counts, c.tmp / "nocol.counts.tsv", drop_column="short_count"),
+                  phrase="missing column(s) short_count")
+
+
+def case_counts_not_numeric(c: Context):
+    def edit(i, row):
+        if i == 7:
+            row["count"] = "12x"
+        return row
+
+    return c.call(edit_counts(c.cohort.plasma_counts, c.tmp / "text.counts.tsv", edit_row=edit),
+                  phrase="column count holds values that are not ints")
+
+
+def case_counts_negative(c: Context):
+    def edit(i, row):
+        if i == 7:
+            row["count"] = "-3"
+        return row
+
+    return c.call(edit_counts(c.cohort.plasma_counts, c.tmp / "neg.counts.tsv", edit_row=edit),
+                  phrase="negative counts")
+
+
+def _cut_mid_row(c: Context) -> Path:
+    text = c.cohort.plasma_counts.read_text()
+    cut = text.rfind("\n", 0, len(text) * 2 // 3) + 12  # 12 characters into a row
+    return c.write("cut.counts.tsv", text[:cut])
+
+
+def case_counts_truncated_mid_row(c: Context):
+    return c.call(_cut_mid_row(c), phrase="")
+
+
+def case_counts_truncated_mid_row_says_truncated(c: Context):
+    """The message should say the file is cut short, not that a column holds non-integers. Needs io.py."""
+    return c.call(_cut_mid_row(c), phrase="truncated")
+
+
+def case_counts_truncated_at_a_row_end(c: Context):
+    text = c.cohort.plasma_counts.read_text()
+    return c.call(c.write("rows.counts.tsv", text[:text.rfind("\n", 0, len(text) // 2) + 1]),
+                  phrase="truncated or edited")
+
+
+def case_counts_truncated_in_header(c: Context):
+    text = c.cohort.plasma_counts.read_text()
+    return c.call(c.write("head.counts.tsv", text[:text.index("fragment_length_histogram") + 60]),
+                  phrase="header line")
+
+
+def case_counts_gzip_truncated(c: Context):
+    data = gzip.compress(c.cohort.plasma_counts.read_bytes())
+    return c.call(c.write("cut.counts.tsv.gz", data[:len(data) // 2]), phrase="truncated gzip")
+
+
+def case_counts_newer_format(c: Context):
+    edited = edit_counts(c.cohort.plasma_counts, c.tmp / "v9.counts.tsv",
+                         header_edit=lambda line: line.replace("her2cnv.counts/1", "her2cnv.counts/9"))
+    return c.call(edited, phrase="newer than this her2cnv")
+
+
+def case_counts_is_a_bam(c: Context):
+    return c.call(c.cohort.normals[0], phrase="not a text file")
+
+
+def case_counts_with_unsafe_sample_name(c: Context):
+    edited = edit_counts(c.cohort.plasma_counts, c.tmp / "evil.counts.tsv",
+                         header_edit=lambda line: '#sample="../../x"' if line.startswith("#sample=") else line)
+    return c.call(edited, phrase="not safe as a file name")
+
+
+# -- options
+
+def case_tumor_fraction_above_one(c: Context):
+    return c.call(None, "--tumor-fraction", 1.5, names="--tumor-fraction", phrase="(0, 1]")
+
+
+def case_run_tumor_fraction_above_one_fails_before_counting(c: Context):
+    return c.run("--tumor-fraction", 1.5, names="--tumor-fraction", phrase="(0, 1]")
+
+
+def case_thresholds_unknown_key(c: Context):
+    thresholds = c.write("thresholds.toml", "[call]\nmin_z_scor = 3.0\n")
+    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="unknown threshold(s) min_z_scor")
+
+
+def case_thresholds_not_a_number(c: Context):
+    thresholds = c.write("thresholds.toml", "min_z_score = \"high\"\n")
+    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="must be a number")
+
+
+def case_thresholds_not_toml(c: Context):
+    thresholds = c.write("thresholds.toml", "min_z_score = \n")
+    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="not valid TOML")
+
+
+def case_call_output_under_a_file(c: Context):
+    c.write("a_file", "")
+    case = c.call(status=1, names="a_file", phrase="cannot create output directory")
+    case.argv[case.argv.index(c.out)] = c.tmp / "a_file" / "calls"
+    return case
+
+
+# -- BED for 'bins --targets'
+
+def _bins_with_targets(c: Context, bed: str, phrase: str):
+    output = c.tmp / "bins.tsv"
+    return Case(["bins", "--fasta", c.cohort.reference, "--targets", c.write("targets.bed", bed), "-o", output],
+                2, "targets.bed", phrase, [output])
+
+
+def case_bed_start_not_an_integer(c: Context):
+    return _bins_with_targets(c, "chr17\t39700000\t39710000\nchr17\tabc\t39800000\n",
+                              "line 2: start and end must be integers")
+
+
+def case_bed_start_after_end(c: Context):
+    return _bins_with_targets(c, "chr17\t39800000\t39700000\n", "empty or negative")
+
+
+def case_bed_two_columns(c: Context):
+    return _bins_with_targets(c, "chr17\t39700000\n", "BED needs 3")
+
+
+def case_bed_unknown_contig(c: Context):
+    return _bins_with_targets(c, "chrUn_x\t100\t200\n", "not in the reference")
+
+
+def case_fasta_missing(c: Context):
+    output = c.tmp / "bins.tsv"
+    return Case(["bins", "--fasta", c.tmp / "absent.fa", "-o", output], 2, "absent.fa", "no such FASTA", [output])
+
+
+CASES = {name[len("case_"):]: builder for name, builder in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_failure(name, small_cohort, tmp_path, monkeypatch, capfd):
+    case = CASES[name](Context(small_cohort, tmp_path, monkeypatch))
+    capfd.readouterr()  # drop what building the case printed
+    status = main([str(argument) for argument in case.argv])
+    monkeypatch.undo()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    if case.logs_first:  # progress logged before the failure; the failure itself is still one line, the last
+        assert all(line.startswith(("her2cnv: INFO: ", "her2cnv: WARNING: ")) for line in lines[:-1]), err
+        lines = lines[-1:]
+    assert len(lines) == 1, err
+    message = lines[0]
+    assert message.startswith("her2cnv: error: "), message
+    assert status == case.status, message
+    assert case.names in message, message
+    # the phrase is looked for outside the paths, whose test directories carry the case's name
+    bare = message.replace(str(tmp_path), "<tmp>").replace(str(small_cohort.directory), "<cohort>")
+    assert case.phrase in bare, message
+    for output in case.outputs:
+        if output.is_dir():
+            left = [p.name for p in output.iterdir() if p.is_file() and p.name not in _inputs_in(case, output)]
+            assert not left, left
+        else:
+            assert not output.exists(), output
+    assert not list(tmp_path.rglob(".*.tmp*")), list(tmp_path.rglob(".*.tmp*"))
+
+
+def _inputs_in(case: Case, directory: Path) -> set[str]:
+    """Files the case itself put in ``directory`` (inputs are not outputs)."""
+    return {Path(str(a)).name for a in case.argv if Path(str(a)).parent == directory}
+
+
+# ---------------------------------------------------------------- clean answers, not errors
+
+def test_no_input_is_unpickled_or_evaluated():
+    """Inputs are parsed, never executed: no pickle, eval/exec or unsafe YAML anywhere in the package."""
+    package = Path(her2cnv.io.__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        code = source.read_text()
+        for forbidden in ("allow_pickle=True", "import pickle", "pickle.load", "eval(", "exec(", "yaml.load(",
+                          "shelve", "marshal"):
+            assert forbidden not in code, f"{source.name}: {forbidden}"
+
+
+def test_debug_shows_the_traceback(small_cohort, tmp_path):
+    with pytest.raises(her2cnv.errors.InputError, match="no such file"):
+        main(["count", str(tmp_path / "missing.bam"), "--bins", str(small_cohort.bins), "-o",
+              str(tmp_path / "x.tsv"), "--debug"])
+
+
+def test_chr17_named_17_is_counted_the_same(small_cohort, tmp_path, capfd):
+    bam = rewrite_bam(small_cohort.normals[0], tmp_path / "nochr.bam", contig_name=lambda name: name[3:])
+    assert main(["count", str(bam), "--bins", str(small_cohort.bins), "-o", str(tmp_path / "nochr.tsv"),
+                 "--quiet"]) == 0
+    assert capfd.readouterr().err == ""
+    assert _table(tmp_path / "nochr.tsv") == _table(small_cohort.normal_counts[0])
+
+
+def test_cram_with_its_reference_counts_like_the_bam(small_cohort, tmp_path, capfd):
+    cram = Context(small_cohort, tmp_path, None).cram()
+    assert main(["count", str(cram), "--reference", str(small_cohort.reference), "--bins", str(small_cohort.bins),
+                 "-o", str(tmp_path / "cram.tsv"), "--quiet"]) == 0
+    assert capfd.readouterr().err == ""  # htslib's "could not retrieve index" noise stays quiet
+    assert _table(tmp_path / "cram.tsv") == _table(small_cohort.normal_counts[0])
+
+
+def test_zero_coverage_at_erbb2_is_indeterminate_by_qc(small_cohort, tmp_path, capfd):
+    def zero_erbb2(i, row):
+        if "ERBB2" in row["gene"].split(","):
+            row["count"] = row["short_count"] = "0"
+        return row
+
+    counts = edit_counts(small_cohort.plasma_counts, tmp_path / "S.counts.tsv", edit_row=zero_erbb2)
+    for source, directory in ((small_cohort.plasma_counts, "intact"), (counts, "zeroed")):
+        assert main(["call", str(source), "--pon", str(small_cohort.pon), "-o", str(tmp_path / directory),
+                     "--no-plots", "--quiet"]) == 0
+    assert capfd.readouterr().err == ""
+    intact = json.loads((tmp_path / "intact" / "S.call.json").read_text())
+    zeroed = json.loads((tmp_path / "zeroed" / "S.call.json").read_text())
+    assert intact["qc"]["pass"], intact["qc"]["reasons"]  # only the zeroed bins make the difference
+    assert zeroed["erbb2"]["status"] == "indeterminate"
+    assert not zeroed["qc"]["pass"]
+    assert any("no fragment at all over ERBB2" in reason for reason in zeroed["qc"]["reasons"])
+    assert zeroed["erbb2"]["reason"].startswith("QC failed")
+
+
+def test_no_read_passing_the_filters_is_indeterminate_by_qc(small_cohort, tmp_path, capfd):
+    counts = tmp_path / "N0.counts.tsv"
+    assert main(["count", str(small_cohort.normals[0]), "--bins", str(small_cohort.bins), "-o", str(counts),
+                 "--min-mapq", "255", "--quiet"]) == 0
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "WARNING" in err and "no fragment passed the filters" in err
+    assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"),
+                 "--no-plots", "--quiet"]) == 0
+    call = json.loads((tmp_path / "out" / "N0.call.json").read_text())
+    assert call["erbb2"]["status"] == "indeterminate"
+    assert any("only 0 fragments counted" in reason for reason in call["qc"]["reasons"])
+
+
+def _table(path: Path) -> list[str]:
+    """A counts file without its provenance header: the bins and the counts."""
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
