@@ -3,9 +3,10 @@
 Measurement. ERBB2's level is the level of the segment that holds all of its
 bins: segmentation found no change inside it, so the whole segment (for a focal
 amplicon, all of the amplicon) measures ERBB2, far more precisely than the 42 kb
-gene alone. If ERBB2's own bins differ significantly from their segment
-(segmentation missed a small event) or straddle a boundary, the gene's own bins
-are used. Levels are relative to the diploid baseline from the tumour-fraction
+gene alone. If the amplicon core's own bins (PGAP3-ERBB2-MIEN1-GRB7, ~80 kb, which
+every real ERBB2 amplicon contains) differ significantly from their segment
+(segmentation missed a small event), or ERBB2 straddles a boundary, the core's bins
+are used. The limit of detection is likewise for an amplification of the core. Levels are relative to the diploid baseline from the tumour-fraction
 fit, so plasma copy number ``PCN = 2 x 2^level`` and, for a clonal event,
 tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
 for any tumour ploidy because the level is measured against the diploid state,
@@ -27,9 +28,8 @@ CHI2_1_MEDIAN = 0.4549  # median of chi-square with 1 df: neighbour differences 
 MIN_NULL_NORMALS = 5
 
 
-def gene_overlap(bins: Bins, assembly: Assembly, gene: str = "ERBB2") -> np.ndarray:
-    """Fraction of each bin covered by ``gene`` (0 for bins off the gene)."""
-    start, end = assembly.gene_span(gene)
+def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
+    """Fraction of each bin covered by chr17:[start, end) (0 for bins elsewhere)."""
     on_17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
     overlap = np.clip(np.minimum(bins.end, end) - np.maximum(bins.start, start), 0, None)
     return np.where(on_17, overlap / (bins.end - bins.start), 0.0)
@@ -145,12 +145,13 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         return "indeterminate", (f"Focal ERBB2 gain ({level_text}) but {tf_text}, so the tumour copy number cannot "
                                  "be established; give --tumor-fraction (e.g. from variant allele fractions).")
     interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
-    if tumor_ci[0] >= high:
+    if tumor_cn >= high and tumor_ci[0] >= thresholds.min_amplification_copy_number:
         return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}."
     if tumor_ci[1] < high:
         return "low_level_gain", f"Focal ERBB2 gain ({level_text}) below the high-level threshold {high:g}: {interval}."
-    return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}: the interval spans the high-level "
-                             f"threshold {high:g}.")
+    return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}: too uncertain to call high-level "
+                             f"(needs an estimate >= {high:g} with the interval above "
+                             f"{thresholds.min_amplification_copy_number:g}) or low-level (interval below {high:g}).")
 
 
 def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fit: purity.TumorFractionFit):
@@ -178,21 +179,24 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
                outcomes: dict, tumor_fraction: purity.TumorFractionFit, thresholds: Thresholds,
                counts: np.ndarray | None = None) -> Erbb2Call:
     """The ERBB2 call for one normalised, segmented sample (``counts``: its raw counts, for QC)."""
-    overlap = gene_overlap(bins, assembly)
+    overlap = span_overlap(bins, *assembly.gene_span("ERBB2"))
     erbb2_bins = np.flatnonzero((overlap > 0) & np.isfinite(profile.log2_ratio))
     qc = quality_control(outcomes, profile, panel, overlap, thresholds, counts)
     baseline = tumor_fraction.baseline_log2
-    kind = bins.kind[erbb2_bins[0]] if len(erbb2_bins) else "locus"
-    gene_level, gene_se = weighted_level(profile, overlap, overdispersion(profile, bins.kind == kind))
-    # which measurement: the segment holding ERBB2, unless ERBB2 departs from it
+    # the smallest real amplicon is the core: it measures ERBB2 where segmentation finds no step
+    core = span_overlap(bins, *assembly.core_span)
+    core_bins = np.flatnonzero((core > 0) & np.isfinite(profile.log2_ratio))
+    kind = bins.kind[core_bins[0]] if len(core_bins) else "locus"
+    core_level, core_se = weighted_level(profile, core, overdispersion(profile, bins.kind == kind))
+    # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
-    coefficients, level, se, measured_on = overlap, gene_level, gene_se, "gene"
+    coefficients, level, se, measured_on = core, core_level, core_se, "core"
     if holder is not None and segments.n_bins[holder] > 0:
         segment_level = float(segments.log2_ratio[holder])
         # a segment's level also carries the model error of the diploid baseline (the TF fit's floor)
         segment_se = float(np.hypot((segments.ci_high[holder] - segments.ci_low[holder]) / (2 * Z95),
                                     thresholds.segment_error_floor))
-        departure = abs(gene_level - segment_level) / np.hypot(gene_se, segment_se)
+        departure = abs(core_level - segment_level) / np.hypot(core_se, segment_se)
         if departure < thresholds.min_focal_z_score:
             in_segment = np.zeros(len(bins))
             in_segment[segments.first_bin[holder]:segments.end_bin[holder]] = 1.0
@@ -207,15 +211,15 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     plasma = 2 * 2 ** level
     plasma_ci = (2 * 2 ** (level - Z95 * se), 2 * 2 ** (level + Z95 * se))
     # focality: ERBB2 against the rest of 17q, and the amplicon's extent
-    amplicon, exclude = None, overlap > 0
+    amplicon, exclude = None, core > 0
     if measured_on == "segment":
         chrom, start, end = segment_span(segments, bins, holder)
         exclude = np.zeros(len(bins), dtype=bool)
         exclude[segments.first_bin[holder]:segments.end_bin[holder]] = True
-    elif len(erbb2_bins):
-        chrom, start, end = str(bins.chrom[erbb2_bins[0]]), int(bins.start[erbb2_bins[0]]), int(bins.end[erbb2_bins[-1]])
+    elif len(core_bins):
+        chrom, start, end = str(bins.chrom[core_bins[0]]), int(bins.start[core_bins[0]]), int(bins.end[core_bins[-1]])
     else:
-        chrom, (start, end) = assembly.locus[0], assembly.gene_span("ERBB2")
+        chrom, (start, end) = assembly.locus[0], assembly.core_span
     genome_dispersion = overdispersion(profile, bins.kind != "locus")
     q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
     p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)
@@ -229,19 +233,19 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
             inside = [name for name, s, e in zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends)
                       if s < end and e > start]
             amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
-                        "boundaries": "segment" if measured_on == "segment" else "ERBB2 bins only (not resolved)"}
+                        "boundaries": "segment" if measured_on == "segment" else "amplicon core bins (not resolved)"}
     tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
-    # the limit of detection is for a focal amplification of ERBB2 alone, measured on its own bins
-    detectable_plasma = 2 * 2 ** (thresholds.min_z_score * gene_se)
+    # the limit of detection is for the smallest real amplicon, the core, measured on its own bins
+    detectable_plasma = 2 * 2 ** (thresholds.min_z_score * core_se)
     lod_fraction = tumor_fraction.estimate if tumor_fraction.detected else tumor_fraction.limit
-    lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(gene_se) else None
+    lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(core_se) else None
     level_text = f"plasma copy number {plasma:.2f}, 95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}, z {effective_z:.1f}"
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
                               tumor_ci=tumor_ci, lod=lod, tumor_fraction=tumor_fraction, level_text=level_text,
                               thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
-        gene_log2_ratio=gene_level - baseline, z_score=z_score, null_z_score=null_z,
+        core_log2_ratio=core_level - baseline, z_score=z_score, null_z_score=null_z,
         gain_detected=significant, detectable_plasma_copy_number=detectable_plasma,
         plasma_copy_number=plasma, plasma_copy_number_ci95=plasma_ci,
         tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, focal=focal, amplicon=amplicon,

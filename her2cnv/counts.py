@@ -86,7 +86,7 @@ def _extension():
     return _counts
 
 
-def open_alignments(path, reference=None, threads: int = 1):
+def open_alignments(path, reference=None, threads: int = 0):
     """Open a BAM/CRAM/SAM with pysam, with one-line errors for the usual ways this fails."""
     import pysam
 
@@ -104,11 +104,12 @@ def open_alignments(path, reference=None, threads: int = 1):
         if not Path(reference).is_file():
             raise InputError(f"{reference}: no such reference FASTA")
         os.environ.setdefault("REF_PATH", os.devnull)  # never let htslib fetch a reference over the network
-    if threads < 1:
-        raise InputError(f"--threads must be >= 1, got {threads}")
+    if threads < 0:
+        raise InputError(f"--threads must be >= 0, got {threads}")
     try:
         with _close_errors_logged(path):
-            alignments = pysam.AlignmentFile(str(path), "rc" if is_cram else "r", threads=threads,
+            # pysam's threads=N means N - 1 decompression workers beside the reading thread
+            alignments = pysam.AlignmentFile(str(path), "rc" if is_cram else "r", threads=threads + 1,
                                              reference_filename=str(reference) if is_cram else None,
                                              require_index=False, check_sq=True)
     except (OSError, ValueError, NotImplementedError) as error:  # the last: gzip but not BGZF (a corrupt BAM)
@@ -157,7 +158,7 @@ def _is_cram(path) -> bool:
 
 
 @contextlib.contextmanager
-def reading_alignments(path, reference=None, threads: int = 1):
+def reading_alignments(path, reference=None, threads: int = 0):
     """``open_alignments`` as a context: a record pysam cannot decode (``OSError`` while iterating) becomes
     an ``InputError`` naming the file, and closing a file that failed mid-read cannot mask that error."""
     alignments = open_alignments(path, reference, threads)
@@ -212,7 +213,7 @@ def bin_order_for_contigs(bins: Bins, references: tuple[str, ...], lengths: tupl
     return order, contig_first_bin
 
 
-def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, reference=None, threads: int = 1,
+def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, reference=None, threads: int = 0,
               sample: str | None = None, progress: Callable[[float], None] | None = None,
               assembly_lengths: dict[str, int] | None = None) -> FragmentCounts:
     """Count fragments of ``path`` into ``bins``; see ``cext/_counts.pyx`` for the rules.

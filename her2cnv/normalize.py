@@ -11,12 +11,13 @@ The steps, for normals (building the panel) and samples alike:
    the fit and by the group median, as ichorCNA/QDNAseq do.
 3. Against the panel: ``log2(depth) - reference_log2`` (the normals' median), then
    the projection onto the panel's residual components is removed (as GATK's
-   DenoiseReadCounts does). The projection coefficients are fitted on genome bins
-   only, so a focal amplicon in the fine locus bins cannot bend the correction.
-4. Centring on the median of autosomal genome bins; weights are inverse variances:
+   DenoiseReadCounts does).
+4. Centring on the median of autosomal bins; weights are inverse variances:
    Poisson ``1 / (ln2^2 x expected count)`` plus the panel's systematic variance.
 
-Pure functions over numpy arrays; no file access.
+Bins over the 17q12 amplicon (``on_amplicon``) never inform any fit in these
+steps (GC curve, group median, projection, centring), so an amplification cannot
+shrink its own signal. Pure functions over numpy arrays; no file access.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray) -> tuple
     log2_depth = np.full(len(bins), np.nan)
     expected = np.full(len(bins), np.nan)
     gc_bias, largest_group = 0.0, 0
-    fittable = (mask & (4 | 8 | 16 | 32)) == 0
+    fittable = ((mask & (4 | 8 | 16 | 32)) == 0) & ~on_amplicon(bins)
     for group in np.unique(groups):
         members = groups == group
         fit_bins = members & fittable & (counts > 0)
@@ -145,9 +146,18 @@ def mapd(log2_ratio: np.ndarray, chrom: np.ndarray, selected: np.ndarray) -> flo
     return float(np.median(differences)) if len(differences) else float("nan")
 
 
+def on_amplicon(bins: Bins) -> np.ndarray:
+    """Bins over the 17q12 amplicon: the fine locus bins and any bin (or capture target) on an amplicon gene.
+
+    They never inform a fit (GC curve, group median, projection coefficients, centring): an amplification
+    there would pull the fit towards itself and shrink its own signal.
+    """
+    return (bins.kind == "locus") | (bins.gene != "")
+
+
 def denoise_fit_bins(bins: Bins, usable: np.ndarray) -> np.ndarray:
-    """Bins whose residuals fit the projection coefficients: usable genome/target/off-target bins, not the locus."""
-    return usable & (bins.kind != "locus")
+    """Bins whose residuals fit the projection coefficients: usable bins off the amplicon."""
+    return usable & ~on_amplicon(bins)
 
 
 def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:

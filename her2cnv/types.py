@@ -46,6 +46,11 @@ class Assembly:
         i = self.gene_names.index(gene)
         return int(self.gene_starts[i]), int(self.gene_ends[i])
 
+    @property
+    def core_span(self) -> tuple[int, int]:
+        """PGAP3-ERBB2-MIEN1-GRB7: the ~100 kb that every real ERBB2 amplicon contains."""
+        return int(self.gene_starts[self.gene_is_core].min()), int(self.gene_ends[self.gene_is_core].max())
+
 
 BIN_KINDS = ("genome", "locus", "target", "offtarget")
 
@@ -241,6 +246,7 @@ class Thresholds:
     """Calling and monitoring defaults from ``reference/thresholds.toml`` (derivations there)."""
 
     high_level_copy_number: float
+    min_amplification_copy_number: float
     min_z_score: float
     max_focal_span: int
     min_focal_z_score: float
@@ -272,8 +278,8 @@ class Erbb2Call:
     reason: str  # plain language
     log2_ratio: float  # ERBB2 level relative to the diploid baseline
     log2_ratio_se: float
-    measured_on: str  # "segment" (the segment holding ERBB2) or "gene" (ERBB2's own bins)
-    gene_log2_ratio: float  # ERBB2's own bins, relative to the diploid baseline
+    measured_on: str  # "segment" (the segment holding ERBB2) or "core" (the amplicon core's own bins)
+    core_log2_ratio: float  # the amplicon core's own bins (PGAP3-ERBB2-MIEN1-GRB7), relative to the diploid baseline
     z_score: float
     null_z_score: float | None  # against the panel's cross-fitted normals
     gain_detected: bool  # a significant ERBB2 gain in plasma, focal or not

@@ -26,7 +26,8 @@ def add_parser(subparsers, common):
                         help="count only fragments in this length window, e.g. 90-150 (default: all lengths)")
     parser.add_argument("--short-length", metavar="MIN-MAX", default="90-150",
                         help="window for the short-fragment channel (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="BGZF decompression threads (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="BGZF decompression threads added to the reading thread (default %(default)s)")
     parser.set_defaults(handler=run)
 
 

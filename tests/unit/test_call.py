@@ -36,9 +36,14 @@ def test_focal_gain_below_8_is_low_level():
     assert classify(tumor_cn=4.0, tumor_ci=(3.0, 5.5))[0] == "low_level_gain"
 
 
-def test_interval_spanning_8_is_indeterminate():
-    status, reason = classify(tumor_cn=9.0, tumor_ci=(6.0, 13.0))
-    assert status == "indeterminate" and "spans" in reason
+def test_high_level_needs_the_interval_above_6():
+    assert classify(tumor_cn=9.0, tumor_ci=(6.0, 13.0))[0] == "high_level_amplification"  # 6 is inclusive
+    status, reason = classify(tumor_cn=9.0, tumor_ci=(5.0, 13.0))
+    assert status == "indeterminate" and "too uncertain" in reason
+
+
+def test_estimate_below_8_with_interval_reaching_8_is_indeterminate():
+    assert classify(tumor_cn=7.0, tumor_ci=(5.0, 10.0))[0] == "indeterminate"
 
 
 def test_no_gain_with_power_is_not_detected_and_states_the_limit():
