@@ -20,15 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from her2cnv import io, normalize
-from her2cnv.cli import main
+from simulated import reference_and_bins, run
 
 FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
 AMPLICON = ("chr17", 39_600_000, 39_900_000)
-
-
-def run(*arguments):
-    if main([*map(str, arguments), "--quiet"]) != 0:
-        raise SystemExit(f"failed: {arguments}")
 
 
 def amplicon_z(profile, bins) -> float:
@@ -47,19 +42,14 @@ def main_script() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "short_channel.md")
     args = parser.parse_args()
     work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    reference = work / "reference.fa"
-    if not reference.exists():
-        run("simulate", "reference", "-o", reference, "--scale", 0.2, "--seed", 5,
-            "--contigs", "chr8,chr13,chr17,chr18,chr20")
-    run("bins", "--fasta", reference, "-o", work / "bins.tsv")
+    reference, bins = reference_and_bins(work, "chr8,chr13,chr17,chr18,chr20", seed=5)
 
     def counted(name, *simulation):
         counts = work / f"{name}.counts.tsv"
         if not counts.exists():
             run("simulate", "sample", "--reference", reference, "-o", work / f"{name}.bam", "--sample", name,
                 "--depth", args.depth, *simulation)
-            run("count", work / f"{name}.bam", "--bins", work / "bins.tsv", "-o", counts)
+            run("count", work / f"{name}.bam", "--bins", bins, "-o", counts)
         return counts
 
     normals = [counted(f"N{i}", "--seed", 500 + i, "--tumor-fraction", 0, "--preset", "none")

@@ -18,15 +18,10 @@ import json
 from pathlib import Path
 
 from her2cnv import io, monitor
-from her2cnv.cli import main
+from simulated import reference_and_bins, run
 
 TUMOUR = ("--preset", "crc_typical", "--preset", "erbb2_focal", "--erbb2-copy-number", "20")
 SERIES = (("baseline", "2026-01-05", 0.2), ("day21", "2026-01-26", 0.05), ("progression", "2026-04-20", 0.3))
-
-
-def run(*arguments):
-    if main([*map(str, arguments), "--quiet"]) != 0:
-        raise SystemExit(f"failed: {arguments}")
 
 
 def main_script() -> None:
@@ -38,29 +33,27 @@ def main_script() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "monitor.md")
     args = parser.parse_args()
     work = args.work
-    work.mkdir(parents=True, exist_ok=True)
-    reference = work / "reference.fa"
-    if not reference.exists():
-        run("simulate", "reference", "-o", reference, "--scale", 0.2, "--seed", 9,
-            "--contigs", "chr1,chr8,chr13,chr17,chr18,chr20")
-    run("bins", "--fasta", reference, "-o", work / "bins.tsv")
+    reference, bins = reference_and_bins(work, "chr1,chr8,chr13,chr17,chr18,chr20", seed=9)
 
-    def call(name, seed, fraction, *extra):
-        document = work / "calls" / f"{name}.call.json"
-        if not document.exists():
+    def counted(name, seed, fraction):
+        counts = work / f"{name}.counts.tsv"
+        if not counts.exists():
             bam = work / f"{name}.bam"
             run("simulate", "sample", "--reference", reference, "-o", bam, "--sample", name, "--seed", seed,
                 "--depth", args.depth, "--tumor-fraction", fraction, *(TUMOUR if fraction else ("--preset", "none")))
-            run("count", bam, "--bins", work / "bins.tsv", "-o", work / f"{name}.counts.tsv")
-            if extra:
-                run("call", work / f"{name}.counts.tsv", "--pon", work / "pon.npz", "-o", work / "calls",
-                    "--no-plots", *extra)
+            run("count", bam, "--bins", bins, "-o", counts)
+        return counts
+
+    def call(name, seed, fraction, *options):
+        document = work / "calls" / f"{name}.call.json"
+        if not document.exists():
+            run("call", counted(name, seed, fraction), "--pon", work / "pon.npz", "-o", work / "calls", "--no-plots",
+                *options)
         return document
 
-    for i in range(args.normals):
-        call(f"N{i}", 700 + i, 0)
+    normals = [counted(f"N{i}", 700 + i, 0) for i in range(args.normals)]
     if not (work / "pon.npz").exists():
-        run("pon", *(work / f"N{i}.counts.tsv" for i in range(args.normals)), "-o", work / "pon.npz")
+        run("pon", *normals, "-o", work / "pon.npz")
     thresholds = io.read_thresholds()
     replicates = [json.loads(call(f"R{seed}", 800 + seed, 0.2, "--patient", "R").read_text())
                   for seed in range(args.replicates)]
