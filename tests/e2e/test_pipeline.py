@@ -1,6 +1,8 @@
 """The whole pipeline through ``her2cnv.cli.main`` on seeded simulations with known truth (cohort: conftest.py)."""
 import json
 
+import numpy as np
+
 import pytest
 
 from conftest import call_simulated, run
@@ -75,3 +77,38 @@ def test_truncated_bam_fails_cleanly(cohort, tmp_path, capsys):
     message = capsys.readouterr().err.strip()
     assert "cut.bam" in message and "truncated" in message and "Traceback" not in message
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_segments_recover_arm_gain_and_amplicon(cohort):
+    """17q gain (CN 3) plus a 300 kb amplicon (CN 20) at TF 30%: boundaries within two bins of the truth,
+    levels matching the mixture (2(1 - TF) + TF CN) / 2 within their 95% intervals (relative to diploid)."""
+    from her2cnv import call, io
+
+    bam = cohort / "SEG.bam"
+    run("simulate", "sample", "--reference", cohort / "reference.fa", "-o", bam, "--sample", "SEG", "--seed", 14,
+        "--depth", 1.0, "--tumor-fraction", 0.3, "--preset", "crc_typical", "--preset", "arm_gain_17q",
+        "--preset", "erbb2_focal", "--erbb2-copy-number", 20)
+    run("count", bam, "--bins", cohort / "bins.tsv", "-o", cohort / "SEG.counts.tsv")
+    counts = io.read_counts(cohort / "SEG.counts.tsv")
+    panels, _ = io.read_panel(cohort / "pon.npz")
+    assembly = io.load_assembly("GRCh38")
+    arm = json.loads((cohort / "reference.fa.her2cnv.json").read_text())["arm_boundaries"]["chr17"]
+    _, fit, profile, segments = call.analyse(counts.count, counts.bins, panels["all"], assembly, counts.outcomes,
+                                             "SEG", io.read_thresholds())
+    on17 = [i for i in range(len(segments)) if segments.chrom[i] == "chr17"]
+    starts = [int(counts.bins.start[segments.first_bin[i]]) for i in on17]
+    ends = [int(counts.bins.end[segments.end_bin[i] - 1]) for i in on17]
+    amplicon = min(range(len(on17)), key=lambda k: abs(starts[k] - 39_600_000))
+    assert abs(starts[amplicon] - 39_600_000) <= 2 * 10_000 and abs(ends[amplicon] - 39_900_000) <= 2 * 10_000
+    # the 17q gain starts at the arm boundary, inside the simulated centromere's N gap (masked bins): segments
+    # can only change at usable bins, so the boundary is measured in usable bins from the first after the gap
+    usable_starts = counts.bins.start[(counts.bins.chrom == "chr17") & np.isfinite(profile.log2_ratio)]
+    first_after = int(np.searchsorted(usable_starts, arm))
+    assert any(abs(int(np.searchsorted(usable_starts, s)) - first_after) <= 2 for s in starts)
+    truth = {"amplicon": np.log2((2 * 0.7 + 0.3 * 20) / 2), "17q": np.log2((2 * 0.7 + 0.3 * 3) / 2)}
+    i = on17[amplicon]
+    low, high = segments.ci_low[i] - fit.baseline_log2, segments.ci_high[i] - fit.baseline_log2
+    assert low - 0.02 <= truth["amplicon"] <= high + 0.02  # 0.02: the TF-fit baseline's own error
+    q_arm = [on17[k] for k in range(len(on17)) if starts[k] >= arm and k != amplicon and ends[k] - starts[k] > 5e6]
+    assert q_arm and all(segments.ci_low[i] - fit.baseline_log2 - 0.02 <= truth["17q"]
+                         <= segments.ci_high[i] - fit.baseline_log2 + 0.02 for i in q_arm)
