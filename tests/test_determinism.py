@@ -53,8 +53,10 @@ def fresh_interpreter_outputs(small_cohort, tmp_path_factory) -> Path:
         argvs.append([*map(str, commands(small_cohort, root / command)[command]), "--quiet"])
     script = ("import json, sys\nfrom her2cnv.cli import main\n"
               "for argv in json.load(sys.stdin):\n    assert main(argv) == 0, argv\n")
+    # run from the output folder: from the repository root, 'python -c' would import the source tree rather
+    # than the installed package (which alone holds the compiled counter and her2cnv.reference)
     result = subprocess.run([sys.executable, "-c", script], input=json.dumps(argvs), capture_output=True, text=True,
-                            env={**os.environ, "PYTHONHASHSEED": "1"}, timeout=600)
+                            env={**os.environ, "PYTHONHASHSEED": "1"}, timeout=600, cwd=root)
     assert result.returncode == 0, result.stderr
     return root
 

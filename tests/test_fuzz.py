@@ -209,7 +209,8 @@ def test_fuzzed_bam_through_the_real_entry_point(intact_bam, small_cohort, tmp_p
     bam.write_bytes(intact_bam[:len(intact_bam) * 2 // 3])
     output = tmp_path / "cut.counts.tsv"
     result = subprocess.run([sys.executable, "-m", "her2cnv", "count", str(bam), "--bins", str(small_cohort.bins),
-                             "-o", str(output)], capture_output=True, text=True, timeout=60)
+                             "-o", str(output)], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)  # not the repository root, whose source tree would shadow the install
     assert_clean_failure(result.returncode, result.stderr, bam, allowed=(2,))
     assert not output.exists()
 
