@@ -144,17 +144,12 @@ def _close_errors_logged(path):
                 log.debug("%s: while opening: %s", path, printed.getvalue().strip())
 
 
-def read_error(path, reference, detail: str) -> InputError:
+def read_error(alignments, path, reference, detail: str) -> InputError:
     """The error for a record that htslib cannot decode; for CRAM the usual cause is another reference."""
     cause = "the file is truncated or corrupt"
-    if reference is not None and _is_cram(path):
+    if alignments.is_cram:
         cause += f", or {reference} is not the reference it was encoded with (htslib checks the MD5 of each slice)"
     return InputError(f"{path}: read error {detail}: {cause}")
-
-
-def _is_cram(path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"CRAM"
 
 
 @contextlib.contextmanager
@@ -165,7 +160,7 @@ def reading_alignments(path, reference=None, threads: int = 0):
     try:
         yield alignments
     except OSError as error:
-        raise read_error(path, reference, f"({str(error).strip() or type(error).__name__})") from None
+        raise read_error(alignments, path, reference, f"({str(error).strip() or type(error).__name__})") from None
     finally:
         try:
             alignments.close()
@@ -248,7 +243,8 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
                 raise InputError(f"{path}: not coordinate-sorted (a record at {contig}:{cursor[3] + 1} comes after "
                                  "a later position); sort it with 'samtools sort'")
             if status < 0:
-                raise read_error(path, reference, f"after {int(outcomes[0]):,} records (htslib status {status})")
+                raise read_error(alignments, path, reference,
+                                 f"after {int(outcomes[0]):,} records (htslib status {status})")
             if progress is not None and size:
                 progress(_fraction_read(alignments, size))
     if outcomes[0] == 0:
