@@ -5,7 +5,6 @@ from .. import call, counts, io, monitor, plot, pon, report
 from ..errors import InputError
 from ..version import __version__
 from .count import count_with_progress
-from .report import figures_beside
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +71,16 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
                     {"diploid_baseline_log2": round(fit.baseline_log2, 5), "provenance": provenance})
     io.write_segments(io.output_path(outdir, name, "seg"), name, segments, sample_counts.bins, fit.baseline_log2)
-    if not args.no_plots:
-        io.write_bytes(io.output_path(outdir, name, "genome.png"),
-                       plot.genome_plot(profile, segments, sample_counts.bins, fit.baseline_log2,
-                                        f"{name}: tumour fraction {_fraction_text(fit)}"))
-        io.write_bytes(io.output_path(outdir, name, "chr17.png"),
-                       plot.chr17_plot(profile, segments, sample_counts.bins, fit.baseline_log2, assembly, result))
+    figures = {} if args.no_plots else {
+        "genome": plot.genome_plot(profile, segments, sample_counts.bins, fit.baseline_log2,
+                                   f"{name}: tumour fraction {_fraction_text(fit)}"),
+        "chr17": plot.chr17_plot(profile, segments, sample_counts.bins, fit.baseline_log2, assembly, result),
+    }
+    for kind, png in figures.items():
+        io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
     document = io.call_document(result, fit, provenance, patient, date)
-    call_path = io.output_path(outdir, name, "call.json")
-    io.write_html(io.output_path(outdir, name, "report.html"),
-                  report.render_sample_report(document, figures_beside(call_path, name)))
-    io.write_call(call_path, document)
+    io.write_html(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
+    io.write_call(io.output_path(outdir, name, "call.json"), document)
     log.info("%s: %s (%s)", name, result.status, result.reason)
 
 
