@@ -14,6 +14,7 @@ import hashlib
 import io as _io
 import json
 import os
+import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import Her2CnvError, InputError
-from .types import COUNT_OUTCOMES, Assembly, Bins, FragmentCounts, check_safe_name
+from .types import COUNT_OUTCOMES, Assembly, Bins, FragmentCounts, Panel, Thresholds, check_safe_name
 from .version import __version__
 
 BINS_FORMAT = "her2cnv.bins/1"
@@ -393,9 +394,10 @@ DILUTION_FORMAT = "her2cnv.dilution/1"
 FASTA_LINE_LENGTH = 60
 
 
-def write_json(path, data: dict) -> None:
-    """Write JSON atomically with sorted keys and a final newline: equal data gives equal bytes."""
-    write_text(path, json.dumps(data, sort_keys=True, indent=2) + "\n")
+def write_json(path, data: dict, sort_keys: bool = True) -> None:
+    """Write JSON atomically with a final newline: equal data gives equal bytes. Public documents (call,
+    monitor) keep their documented field order instead of sorting."""
+    write_text(path, json.dumps(data, sort_keys=sort_keys, indent=2) + "\n")
 
 
 def read_json(path, expected_format: str) -> dict:
@@ -610,8 +612,6 @@ def write_panel(path, panels: dict, metadata: dict) -> None:
 
 def read_panel(path) -> tuple[dict, dict]:
     """Read a panel of normals: ({channel: Panel}, metadata). Never unpickles anything."""
-    from .types import Panel
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such panel of normals")
@@ -658,10 +658,6 @@ def write_ratios(path, counts: FragmentCounts, profile, header: dict) -> None:
 
 def read_thresholds(override_path=None):
     """Defaults from ``reference/thresholds.toml``, with keys from ``override_path`` replacing them."""
-    import tomllib
-
-    from .types import Thresholds
-
     sections = tomllib.loads(_reference_file("thresholds.toml").read_text())
     values = {key: value for section in sections.values() for key, value in section.items()}
     if override_path is not None:
@@ -726,10 +722,6 @@ def call_document(call, tumor_fraction, provenance: dict, patient: str | None = 
                    "qc": call.qc, "provenance": provenance})
 
 
-def write_call(path, document: dict) -> None:
-    write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
-
-
 def write_segments(path, sample: str, segments, bins: Bins, baseline: float) -> None:
     """IGV .seg: ID, chrom, loc.start (1-based), loc.end, num.mark, seg.mean (log2 to the diploid baseline)."""
     rows = ["ID\tchrom\tloc.start\tloc.end\tnum.mark\tseg.mean"]
@@ -764,7 +756,7 @@ def monitor_document(patient: str, rows: list[dict], provenance: dict) -> dict:
 
 def write_monitor(json_path, tsv_path, document: dict) -> None:
     """PATIENT.monitor.json and a flat PATIENT.monitor.tsv (one row per timepoint)."""
-    write_call(json_path, document)
+    write_json(json_path, document, sort_keys=False)
     records = []
     for row in document["timepoints"]:
         change = row.get("change_from_baseline") or {}
@@ -776,9 +768,7 @@ def write_monitor(json_path, tsv_path, document: dict) -> None:
             "excess_pcn_change": excess.get("difference"), "excess_pcn_relative_change": excess.get("relative"),
             "excess_pcn_change_z": excess.get("z_score"), "flags": ";".join(change.get("flags", [])),
         })
-    frame = pd.DataFrame(records)
-    write_text(tsv_path, format_header({"format": MONITOR_FORMAT, "patient": document["patient"]})
-               + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+    write_table(tsv_path, pd.DataFrame(records), {"format": MONITOR_FORMAT, "patient": document["patient"]})
 
 
 def read_sample_sheet(path) -> pd.DataFrame:
@@ -796,14 +786,10 @@ def read_optional_bytes(path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-def write_html(path, page: str) -> None:
-    write_text(path, page)
 
 
 SUMMARY_FORMAT = "her2cnv.summary/1"
 
 
 def write_summary(path, rows: list[dict], columns: tuple[str, ...], provenance: dict) -> None:
-    frame = pd.DataFrame(rows, columns=list(columns))
-    write_text(path, format_header({"format": SUMMARY_FORMAT, "provenance": provenance})
-               + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
+    write_table(path, pd.DataFrame(rows, columns=list(columns)), {"format": SUMMARY_FORMAT, "provenance": provenance})

@@ -79,8 +79,8 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     for kind, png in figures.items():
         io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
     document = io.call_document(result, fit, provenance, patient, date)
-    io.write_html(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
-    io.write_call(io.output_path(outdir, name, "call.json"), document)
+    io.write_text(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
+    io.write_json(io.output_path(outdir, name, "call.json"), document, sort_keys=False)
     log.info("%s: %s (%s)", name, result.status, result.reason)
 
 

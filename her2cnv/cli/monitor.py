@@ -67,5 +67,5 @@ def run(args):
         [c["tumor_fraction"]["ci95"] for c in ordered], [c["tumor_fraction"]["detection_limit"] for c in ordered])
     io.write_monitor(io.output_path(outdir, patient, "monitor.json"), io.output_path(outdir, patient, "monitor.tsv"),
                      document)
-    io.write_html(io.output_path(outdir, patient, "report.html"),
+    io.write_text(io.output_path(outdir, patient, "report.html"),
                   report.render_patient_report(document, by_sample, figures))

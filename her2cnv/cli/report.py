@@ -21,4 +21,4 @@ def figures_beside(call_path, sample: str) -> dict:
 
 def run(args):
     call = io.read_call(args.call)
-    io.write_html(args.output, report.render_sample_report(call, figures_beside(args.call, call["sample"])))
+    io.write_text(args.output, report.render_sample_report(call, figures_beside(args.call, call["sample"])))
