@@ -20,11 +20,10 @@ import numpy as np
 
 from . import normalize, purity
 from .bins import canonical_contig
-from .segment import segment_profile
+from .segment import contig_runs, estimate_overdispersion, segment_profile
 from .types import Assembly, Bins, Erbb2Call, Panel, Profile, Segments, Thresholds
 
 Z95 = 1.959964
-CHI2_1_MEDIAN = 0.4549  # median of chi-square with 1 df: neighbour differences -> overdispersion
 MIN_NULL_NORMALS = 5
 
 
@@ -35,14 +34,15 @@ def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
     return np.where(on_17, overlap / (bins.end - bins.start), 0.0)
 
 
-def overdispersion(profile: Profile, selection: np.ndarray) -> float:
-    """How much more neighbouring selected bins differ than their weights predict (at least 1)."""
+def overdispersion(profile: Profile, bins: Bins, selection: np.ndarray) -> float:
+    """How much more neighbouring selected bins (on the same contig) differ than their weights predict,
+    never below 1: intervals are widened for extra scatter, never narrowed."""
     index = np.flatnonzero(selection & np.isfinite(profile.log2_ratio))
     if len(index) < 6:
         return 1.0
-    x, w = profile.log2_ratio[index], profile.weight[index]
-    combined = w[1:] * w[:-1] / (w[1:] + w[:-1])
-    return max(1.0, float(np.median(combined * np.diff(x) ** 2) / CHI2_1_MEDIAN))
+    runs = contig_runs(bins.chrom[index])
+    return max(1.0, estimate_overdispersion([profile.log2_ratio[index[a:b]] for _, a, b in runs],
+                                            [profile.weight[index[a:b]] for _, a, b in runs]))
 
 
 def weighted_level(profile: Profile, coefficients: np.ndarray, dispersion: float) -> tuple[float, float]:
@@ -187,7 +187,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     core = span_overlap(bins, *assembly.core_span)
     core_bins = np.flatnonzero((core > 0) & np.isfinite(profile.log2_ratio))
     kind = bins.kind[core_bins[0]] if len(core_bins) else "locus"
-    core_level, core_se = weighted_level(profile, core, overdispersion(profile, bins.kind == kind))
+    core_level, core_se = weighted_level(profile, core, overdispersion(profile, bins, bins.kind == kind))
     # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
     coefficients, level, se, measured_on = core, core_level, core_se, "core"
@@ -220,7 +220,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         chrom, start, end = str(bins.chrom[core_bins[0]]), int(bins.start[core_bins[0]]), int(bins.end[core_bins[-1]])
     else:
         chrom, (start, end) = assembly.locus[0], assembly.core_span
-    genome_dispersion = overdispersion(profile, bins.kind != "locus")
+    genome_dispersion = overdispersion(profile, bins, bins.kind != "locus")
     q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
     p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)
     q_se = np.hypot(q_se, thresholds.segment_error_floor)

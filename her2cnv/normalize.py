@@ -160,15 +160,21 @@ def denoise_fit_bins(bins: Bins, usable: np.ndarray) -> np.ndarray:
     return usable & ~on_amplicon(bins)
 
 
+def denoise(residual: np.ndarray, basis: np.ndarray, bins: Bins, usable: np.ndarray) -> np.ndarray:
+    """Project ``basis`` out of a residual against the panel reference and centre it on the median of the
+    fitting bins (off-target bins excluded: capture panels are centred on their targets)."""
+    fit_bins = denoise_fit_bins(bins, usable)
+    denoised = project_out(residual, basis, fit_bins)
+    centring = fit_bins & (bins.kind != "offtarget")
+    return denoised - np.median(denoised[centring]) if centring.any() else denoised
+
+
 def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     """Normalise one sample's counts against ``panel``; masked bins come out as NaN."""
     usable = panel.usable
     log2_depth, expected, gc_bias = gc_corrected_log2(counts, bins, panel.mask)
     residual = np.where(usable, log2_depth - panel.reference_log2, 0.0)
-    fit_bins = denoise_fit_bins(bins, usable)
-    denoised = project_out(residual, panel.basis, fit_bins)
-    denoised -= np.median(denoised[fit_bins & (bins.kind != "offtarget")]) if fit_bins.any() else 0.0
-    log2_ratio = np.where(usable, denoised, np.nan)
+    log2_ratio = np.where(usable, denoise(residual, panel.basis, bins, usable), np.nan)
     expected_count = expected * np.exp2(panel.reference_log2)
     with np.errstate(divide="ignore", invalid="ignore"):
         variance = 1.0 / (LN2_SQUARED * np.maximum(expected_count, 0.5)) + panel.systematic_variance

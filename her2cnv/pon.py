@@ -26,7 +26,7 @@ import numpy as np
 
 from .bins import canonical_contig
 from .errors import InputError
-from .normalize import LN2_SQUARED, denoise_fit_bins, gc_corrected_log2, mapd, project_out, static_mask
+from .normalize import LN2_SQUARED, denoise, gc_corrected_log2, mapd, static_mask
 from .types import Bins, Panel
 
 MIN_NORMALS = 3
@@ -102,7 +102,6 @@ def cross_fit(log2_depth: np.ndarray, bins: Bins, usable: np.ndarray):
     """
     n = len(log2_depth)
     folds = np.arange(n) % min(n, MAX_FOLDS)
-    fit_bins = denoise_fit_bins(bins, usable)
     denoised = np.full(log2_depth.shape, np.nan)
     reference_only = np.full(log2_depth.shape, np.nan)
     for fold in np.unique(folds):
@@ -111,9 +110,8 @@ def cross_fit(log2_depth: np.ndarray, bins: Bins, usable: np.ndarray):
         basis = residual_basis(np.where(usable, log2_depth[others] - reference, 0.0), usable)
         for i in np.flatnonzero(held_out):
             residual = np.where(usable, log2_depth[i] - reference, 0.0)
-            reference_only[i, usable] = (residual - np.median(residual[fit_bins]))[usable]
-            profile = project_out(residual, basis, fit_bins)
-            denoised[i, usable] = (profile - np.median(profile[fit_bins]))[usable]
+            reference_only[i, usable] = denoise(residual, basis[:0], bins, usable)[usable]
+            denoised[i, usable] = denoise(residual, basis, bins, usable)[usable]
     return denoised, reference_only
 
 
