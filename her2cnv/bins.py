@@ -30,6 +30,19 @@ def canonical_contig(name: str) -> str:
     return "M" if bare.upper() in ("M", "MT") else bare
 
 
+def arm_masks(bins: Bins, selection: np.ndarray, assembly: Assembly) -> list[np.ndarray]:
+    """The selected genome bins (not fine locus bins) of each chromosome arm, p then q, in contig order;
+    arms with no selected bin are left out. The arms are the units of the tumour-fraction model's events."""
+    boundary_of = {canonical_contig(c): b for c, b in assembly.arm_boundaries.items()}
+    genome = selection & (bins.kind != "locus")
+    arms = []
+    for contig in bins.contigs:
+        on = genome & (bins.chrom == contig)
+        boundary = boundary_of.get(canonical_contig(contig), 0)
+        arms += [arm for arm in (on & (bins.end <= boundary), on & (bins.start >= boundary)) if arm.any()]
+    return arms
+
+
 def detect_assembly(contig_lengths: dict[str, int], assemblies: list[Assembly], source: str) -> Assembly:
     """The assembly whose chr17 length matches ``contig_lengths`` (chr17 must be present)."""
     by_name = {canonical_contig(c): n for c, n in contig_lengths.items()}

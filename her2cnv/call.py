@@ -20,10 +20,13 @@ import numpy as np
 
 from . import normalize, purity
 from .bins import canonical_contig
-from .segment import contig_runs, estimate_overdispersion, segment_profile
+from .segment import neighbour_overdispersion, segment_profile
 from .types import Assembly, Bins, Erbb2Call, Panel, Profile, Segments, Thresholds
 
 Z95 = 1.959964
+# When ERBB2 is measured on the core because the core departed from its segment, the measurement was chosen
+# from two after looking at the data; its interval is widened Bonferroni-style to 97.5% (two choices).
+Z_CHOSEN = 2.241403
 MIN_NULL_NORMALS = 5
 
 
@@ -35,14 +38,7 @@ def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
 
 
 def overdispersion(profile: Profile, bins: Bins, selection: np.ndarray) -> float:
-    """How much more neighbouring selected bins (on the same contig) differ than their weights predict,
-    never below 1: intervals are widened for extra scatter, never narrowed."""
-    index = np.flatnonzero(selection & np.isfinite(profile.log2_ratio))
-    if len(index) < 6:
-        return 1.0
-    runs = contig_runs(bins.chrom[index])
-    return max(1.0, estimate_overdispersion([profile.log2_ratio[index[a:b]] for _, a, b in runs],
-                                            [profile.weight[index[a:b]] for _, a, b in runs]))
+    return neighbour_overdispersion(profile.log2_ratio, profile.weight, bins.chrom, selection)
 
 
 def weighted_level(profile: Profile, coefficients: np.ndarray, dispersion: float) -> tuple[float, float]:
@@ -119,14 +115,25 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
 
 def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tuple[float, float],
              tumor_cn: float | None, tumor_ci: tuple[float, float] | None, lod: float | None,
-             tumor_fraction: purity.TumorFractionFit, level_text: str, thresholds: Thresholds) -> tuple[str, str]:
-    """The status and a plain-language reason. Every rule of the ERBB2 call is here."""
+             core_upper_cn: float | None, tumor_fraction: purity.TumorFractionFit, level_text: str,
+             thresholds: Thresholds) -> tuple[str, str]:
+    """The status and a plain-language reason. Every rule of the ERBB2 call is here.
+
+    ``lod``: the smallest tumour copy number of the amplicon core this sample could show (at the TF
+    detection limit when TF is below detection); ``core_upper_cn``: the core's 95% upper tumour copy
+    number (None when TF is below detection, which leaves it unbounded).
+    """
     high = thresholds.high_level_copy_number
     tf_text = (f"tumour fraction {tumor_fraction.estimate:.1%} ({tumor_fraction.method})" if tumor_fraction.detected
                else f"tumour fraction below detection (< {tumor_fraction.limit:.1%})")
     if not qc["pass"]:
         return "indeterminate", "QC failed: " + "; ".join(qc["reasons"]) + "."
     if not significant:
+        if not tumor_fraction.detected:
+            at_limit = "" if lod is None else f" (even at {tumor_fraction.limit:.1%} only {lod:.1f} or more copies would show)"
+            return "indeterminate", (f"No ERBB2 gain detected ({level_text}), but with {tf_text} there may be too "
+                                     "little tumour DNA for any amplification to show, so a high-level amplification "
+                                     f"(>= {high:g}) cannot be excluded{at_limit}.")
         if lod is not None and lod <= high:
             return "not_detected", (f"No ERBB2 gain ({level_text}). With {tf_text}, a tumour ERBB2 copy number of "
                                     f"{lod:.1f} or more would have been detected.")
@@ -135,8 +142,15 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
                                  f"copies would have been visible, so a high-level amplification (>= {high:g}) "
                                  "cannot be excluded.")
     if not focal:
-        return "low_level_gain", (f"ERBB2 is gained ({level_text}) only as part of a broad chr17/17q gain, not a "
-                                  "focal amplification; arm-level gains do not predict anti-HER2 benefit.")
+        if core_upper_cn is not None and core_upper_cn < high:
+            return "low_level_gain", (f"ERBB2 is gained ({level_text}) only as part of a broad chr17/17q gain, not a "
+                                      "focal amplification (the amplicon core holds fewer than "
+                                      f"{high:g} tumour copies at {tf_text}); arm-level gains do not predict "
+                                      "anti-HER2 benefit.")
+        bound = "unbounded" if core_upper_cn is None else f"up to {core_upper_cn:.1f} tumour copies"
+        return "indeterminate", (f"ERBB2 is gained ({level_text}) with a broad chr17/17q gain and no focal step was "
+                                 f"resolved, but with {tf_text} the amplicon core could hold {bound}, so a focal "
+                                 f"high-level amplification (>= {high:g}) on top of the arm gain cannot be excluded.")
     if tumor_cn is None:
         if plasma_ci[0] >= high:
             return "high_level_amplification", (f"Focal ERBB2 amplification ({level_text}); plasma copy number "
@@ -191,16 +205,18 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
     coefficients, level, se, measured_on = core, core_level, core_se, "core"
-    if holder is not None and segments.n_bins[holder] > 0:
+    chosen = holder is not None and segments.n_bins[holder] > 0  # the core is then chosen over its segment
+    if chosen:
         segment_level = float(segments.log2_ratio[holder])
         # a segment's level also carries the model error of the diploid baseline (the TF fit's floor)
         segment_se = float(np.hypot((segments.ci_high[holder] - segments.ci_low[holder]) / (2 * Z95),
-                                    thresholds.segment_error_floor))
+                                    tumor_fraction.model_error))
         departure = abs(core_level - segment_level) / np.hypot(core_se, segment_se)
         if departure < thresholds.min_focal_z_score:
             in_segment = np.zeros(len(bins))
             in_segment[segments.first_bin[holder]:segments.end_bin[holder]] = 1.0
             coefficients, level, se, measured_on = in_segment, segment_level, segment_se, "segment"
+            chosen = False
     level -= baseline
     z_score = level / se if se > 0 else float("nan")
     null = null_distribution(panel, coefficients, profile.weight)
@@ -209,7 +225,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         null_z = float((level - np.mean(null)) / np.std(null, ddof=1))
     effective_z = min(z_score, null_z) if null_z is not None else z_score
     plasma = 2 * 2 ** level
-    plasma_ci = (2 * 2 ** (level - Z95 * se), 2 * 2 ** (level + Z95 * se))
+    z_interval = Z_CHOSEN if chosen else Z95
+    plasma_ci = (2 * 2 ** (level - z_interval * se), 2 * 2 ** (level + z_interval * se))
     # focality: ERBB2 against the rest of 17q, and the amplicon's extent
     amplicon, exclude = None, core > 0
     if measured_on == "segment":
@@ -223,7 +240,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     genome_dispersion = overdispersion(profile, bins, bins.kind != "locus")
     q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
     p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)
-    q_se = np.hypot(q_se, thresholds.segment_error_floor)
+    q_se = np.hypot(q_se, tumor_fraction.model_error)
     above_arm = (level - (q_level - baseline)) / np.hypot(se, q_se)
     significant = bool(effective_z >= thresholds.min_z_score and plasma > 2)
     focal = None
@@ -239,10 +256,15 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     detectable_plasma = 2 * 2 ** (thresholds.min_z_score * core_se)
     lod_fraction = tumor_fraction.estimate if tumor_fraction.detected else tumor_fraction.limit
     lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(core_se) else None
+    # the most the core could hold: its 95% upper level read at the lowest tumour fraction in the interval
+    core_upper_cn = None
+    if tumor_fraction.detected and np.isfinite(core_se):
+        core_upper_plasma = 2 * 2 ** (core_level - baseline + Z95 * core_se)
+        core_upper_cn = 2 + (core_upper_plasma - 2) / tumor_fraction.ci95[0]
     level_text = f"plasma copy number {plasma:.2f}, 95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}, z {effective_z:.1f}"
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
-                              tumor_ci=tumor_ci, lod=lod, tumor_fraction=tumor_fraction, level_text=level_text,
-                              thresholds=thresholds)
+                              tumor_ci=tumor_ci, lod=lod, core_upper_cn=core_upper_cn, tumor_fraction=tumor_fraction,
+                              level_text=level_text, thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
         core_log2_ratio=core_level - baseline, z_score=z_score, null_z_score=null_z,
@@ -259,10 +281,11 @@ def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, ou
     """Normalise, segment, fit the tumour fraction and call ERBB2: (call, tumour-fraction fit, profile, segments)."""
     profile = normalize.log2_ratios(counts, panel, bins)
     segments = segment_profile(profile.log2_ratio, profile.weight, bins.chrom)
+    error = purity.model_error(panel, thresholds)
     if external_tumor_fraction is None:
-        fit = purity.fit_tumor_fraction(segments, bins, panel.usable, profile.noise, assembly, thresholds)
+        fit = purity.fit_tumor_fraction(segments, bins, panel.usable, profile.noise, assembly, thresholds, error)
     else:
         fit = purity.external_tumor_fraction(external_tumor_fraction, segments, bins, panel.usable, profile.noise,
-                                             assembly, thresholds)
+                                             assembly, thresholds, error)
     result = call_erbb2(sample, profile, segments, bins, panel, assembly, outcomes, fit, thresholds, counts)
     return result, fit, profile, segments

@@ -582,13 +582,13 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 
 # ---------------------------------------------------------------- panel of normals
 
-PON_FORMAT = "her2cnv.pon/1"
-PANEL_ARRAYS = ("reference_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2")
+PON_FORMAT = "her2cnv.pon/2"  # 2: adds arm_level_error
+PANEL_ARRAYS = ("reference_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2", "arm_level_error")
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = _io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.lib.format.write_array(buffer, np.ascontiguousarray(array).reshape(np.shape(array)), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -622,9 +622,13 @@ def read_panel(path) -> tuple[dict, dict]:
         with np.load(path, allow_pickle=False) as archive:
             metadata = json.loads(archive["metadata"].tobytes().decode())
             check_format(path, metadata.get("format"), PON_FORMAT)
+            if metadata["format"] != PON_FORMAT:
+                raise InputError(f"{path}: a panel of normals in an older format ({metadata['format']}, this "
+                                 f"her2cnv reads {PON_FORMAT}); rebuild it from the normals with 'her2cnv pon'")
             panels = {}
             for channel in metadata["channels"]:
                 arrays = {name: archive[f"{channel}.{name}"] for name in PANEL_ARRAYS}
+                arrays["arm_level_error"] = float(arrays["arm_level_error"])
                 panels[channel] = Panel(channel=channel, bins_checksum=metadata["bins_checksum"],
                                         assembly=metadata["assembly"],
                                         sample_names=tuple(metadata["samples"]), **arrays)
@@ -715,7 +719,7 @@ def call_document(call, tumor_fraction, provenance: dict, patient: str | None = 
         "estimate": tumor_fraction.estimate, "ci95": tumor_fraction.ci95, "method": tumor_fraction.method,
         "detected": tumor_fraction.detected, "detection_limit": tumor_fraction.limit,
         "ploidy": tumor_fraction.ploidy, "fit_improvement": tumor_fraction.fit_improvement,
-        "segments_used": tumor_fraction.n_segments,
+        "segments_used": tumor_fraction.n_segments, "model_error_log2": tumor_fraction.model_error,
     }
     return _clean({"format": CALL_FORMAT, "sample": call.sample, "patient": patient, "date": date,
                    "erbb2": erbb2, "tumor_fraction": fraction,

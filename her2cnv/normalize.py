@@ -169,6 +169,12 @@ def denoise(residual: np.ndarray, basis: np.ndarray, bins: Bins, usable: np.ndar
     return denoised - np.median(denoised[centring]) if centring.any() else denoised
 
 
+def inverse_variance(expected_count: np.ndarray, systematic_variance: np.ndarray) -> np.ndarray:
+    """Bin weights: 1 / (Poisson variance of a log2 count, ``1 / (ln2^2 x expected)``, + systematic variance)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 / (1.0 / (LN2_SQUARED * np.maximum(expected_count, 0.5)) + systematic_variance)
+
+
 def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     """Normalise one sample's counts against ``panel``; masked bins come out as NaN."""
     usable = panel.usable
@@ -176,9 +182,7 @@ def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     residual = np.where(usable, log2_depth - panel.reference_log2, 0.0)
     log2_ratio = np.where(usable, denoise(residual, panel.basis, bins, usable), np.nan)
     expected_count = expected * np.exp2(panel.reference_log2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        variance = 1.0 / (LN2_SQUARED * np.maximum(expected_count, 0.5)) + panel.systematic_variance
-        weight = np.where(usable, 1.0 / variance, np.nan)
+    weight = np.where(usable, inverse_variance(expected_count, panel.systematic_variance), np.nan)
     genome = bins.kind != "locus"
     return Profile(log2_ratio=log2_ratio, weight=weight, expected_count=expected_count,
                    noise=mapd(log2_ratio, bins.chrom, genome), locus_noise=mapd(log2_ratio, bins.chrom, ~genome),

@@ -12,7 +12,10 @@ Per normal: GC-corrected log2 depth (``normalize.gc_corrected_log2``). Across no
 - ``systematic_variance`` and outlier detection come from *cross-fitted* normals:
   each normal is normalised against a panel built without it (up to 10 folds), so
   its own quirks cannot hide in its own components. The chr17 part of these
-  profiles is kept as the null for ERBB2 z-scores.
+  profiles is kept as the null for ERBB2 z-scores;
+- ``arm_level_error``: what the cross-fitted normals' chromosome-arm levels scatter
+  beyond their standard errors (``arm_level_error``), the error that does not
+  average out over an arm; the tumour-fraction fit adds it to every segment.
 
 Outlier normals (much noisier than the others, or with a whole-contig shift such
 as a constitutional or clonal-haematopoiesis gain) are reported and left out,
@@ -24,10 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bins import canonical_contig
+from .bins import arm_masks, canonical_contig
 from .errors import InputError
-from .normalize import LN2_SQUARED, denoise, gc_corrected_log2, mapd, static_mask
-from .types import Bins, Panel
+from .normalize import LN2_SQUARED, denoise, gc_corrected_log2, inverse_variance, mapd, on_amplicon, static_mask
+from .segment import neighbour_overdispersion
+from .types import Assembly, Bins, Panel
 
 MIN_NORMALS = 3
 RECOMMENDED_NORMALS = 15
@@ -40,6 +44,8 @@ SPREAD_MIN_RATIO = 3.0
 SHRINKAGE_NORMALS = 5.0  # prior weight (in normals) pulling per-bin variances to their median
 OUTLIER_CONTIG_SHIFT = 0.1  # a normal whose median log2 on a contig is shifted more than this is an outlier
 OUTLIER_NOISE_MADS = 5.0
+MIN_ARM_BINS = 10  # shorter arms are not measured for arm_level_error (the fit's default min_segment_bins)
+UPPER_BOUND_Z = 1.645  # arm_level_error is a one-sided 95% upper bound: a panel cannot vouch for less
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class PanelReport:
     noise_gc_only: float  # median MAPD of cross-fitted normals: GC correction only
     noise_reference: float  # ... after dividing by the panel's reference
     noise_denoised: float  # ... after projecting out the panel's components
+    arm_level_error: float  # see ``arm_level_error``
 
 
 def chi_square_quantile(z: float, degrees: int) -> float:
@@ -135,6 +142,33 @@ def systematic_variance(denoised: np.ndarray, expected: np.ndarray, usable: np.n
     return shrunk, np.where(usable, variance_ratio, np.nan)
 
 
+def arm_level_error(denoised: np.ndarray, weights: np.ndarray, bins: Bins, usable: np.ndarray,
+                    assembly: Assembly) -> float:
+    """Log2 SD of the error in chromosome-arm levels that bin weights do not predict (GC residue, waves).
+
+    In each cross-fitted normal, every arm's weighted level is compared with the normal's own mean
+    level; its variance beyond the arm's standard error (``phi / sum(w)``, ``phi`` from neighbouring
+    bins, as a sample's segments get) is averaged over normals and arms. The result is the one-sided
+    95% upper bound of that excess, as an SD; 0 where the normals show none.
+    """
+    fit_bins = usable & ~on_amplicon(bins) & (bins.kind != "locus")
+    arms = [arm for arm in arm_masks(bins, fit_bins, assembly) if arm.sum() >= MIN_ARM_BINS]
+    if len(arms) < 2:
+        return 0.0
+    excess = []
+    for profile, weight in zip(denoised, weights):
+        phi = neighbour_overdispersion(profile, weight, bins.chrom, fit_bins)
+        totals = np.array([weight[arm].sum() for arm in arms])
+        levels = np.array([np.dot(weight[arm], profile[arm]) for arm in arms]) / totals
+        precision = totals / phi
+        leverage = precision / precision.sum()
+        centre = np.dot(leverage, levels)
+        excess.extend((levels - centre) ** 2 / (1 - leverage) - 1 / precision)
+    excess = np.array(excess)
+    upper = excess.mean() + UPPER_BOUND_Z * excess.std(ddof=1) / np.sqrt(len(excess))
+    return float(np.sqrt(max(upper, 0.0)))
+
+
 def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> dict[str, str]:
     """Normals much noisier than the rest, or with a whole-contig copy-number shift."""
     genome = bins.kind != "locus"
@@ -156,7 +190,8 @@ def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> d
     return outliers
 
 
-def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str) -> tuple[Panel, np.ndarray, np.ndarray]:
+def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
+         assembly: Assembly) -> tuple[Panel, np.ndarray, np.ndarray]:
     mask = static_mask(bins) | coverage_mask(log2_depth, counts)
     denoised, _ = cross_fit(log2_depth, bins, mask == 0)
     _, variance_ratio = systematic_variance(denoised, expected, mask == 0, bins.kind)
@@ -171,19 +206,21 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str) -> tuple
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
     denoised, reference_only = cross_fit(log2_depth, bins, usable)
     reference = np.median(log2_depth, axis=0)
+    systematic = systematic_variance(denoised, expected, usable, bins.kind)[0]
+    weights = inverse_variance(expected * np.exp2(reference), systematic)
     null_bins = np.flatnonzero(np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()]))
     panel = Panel(
         channel=channel, bins_checksum=bins.checksum, assembly=bins.assembly, sample_names=tuple(names),
-        reference_log2=np.where(usable, reference, np.nan),
-        systematic_variance=systematic_variance(denoised, expected, usable, bins.kind)[0],
+        reference_log2=np.where(usable, reference, np.nan), systematic_variance=systematic,
         mask=mask, basis=residual_basis(np.where(usable, log2_depth - reference, 0.0), usable),
         null_bins=null_bins, null_log2=denoised[:, null_bins],
+        arm_level_error=arm_level_error(denoised, weights, bins, usable, assembly),
     )
     return panel, denoised, reference_only
 
 
-def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *, channel: str = "all",
-                keep_outliers: bool = False) -> tuple[Panel, PanelReport]:
+def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *, assembly: Assembly,
+                channel: str = "all", keep_outliers: bool = False) -> tuple[Panel, PanelReport]:
     """Build a panel from a (n_normals, n_bins) count matrix of normals counted with ``bins``."""
     names = tuple(names)
     if len(set(names)) != len(names):
@@ -196,7 +233,7 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     corrected = [gc_corrected_log2(row, bins, static) for row in counts]
     log2_depth = np.vstack([c[0] for c in corrected])
     expected = np.vstack([c[1] for c in corrected])
-    panel, denoised, _ = _fit(log2_depth, expected, counts, bins, names, channel)
+    panel, denoised, _ = _fit(log2_depth, expected, counts, bins, names, channel, assembly)
     outliers = find_outliers(denoised, bins, names)
     keep = np.array([name not in outliers or keep_outliers for name in names])
     if not keep.all():
@@ -204,7 +241,7 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
             raise InputError(f"panel of normals: only {keep.sum()} normals remain after leaving out outliers "
                              f"({', '.join(outliers)}); add normals or use --keep-outliers")
         names = tuple(n for n, k in zip(names, keep) if k)
-        panel, denoised, _ = _fit(log2_depth[keep], expected[keep], counts[keep], bins, names, channel)
+        panel, denoised, _ = _fit(log2_depth[keep], expected[keep], counts[keep], bins, names, channel, assembly)
     _, reference_only = cross_fit(log2_depth[keep], bins, panel.usable)
     gc_only = log2_depth[keep] - np.nanmedian(np.where(panel.usable, log2_depth[keep], np.nan), axis=1, keepdims=True)
     genome = (bins.kind != "locus") & panel.usable
@@ -213,7 +250,7 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     masked = {str(bit): int(np.sum((panel.mask & bit) != 0)) for bit in (1, 2, 4, 8, 16, 32)}
     report = PanelReport(used=names, outliers=outliers, n_components=panel.basis.shape[0], masked=masked,
                          noise_gc_only=noise["gc"], noise_reference=noise["reference"],
-                         noise_denoised=noise["denoised"])
+                         noise_denoised=noise["denoised"], arm_level_error=panel.arm_level_error)
     return panel, report
 
 

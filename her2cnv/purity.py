@@ -7,20 +7,30 @@ sits in the profile (the profile is centred on its median bin, which is not
 diploid when the tumour is aneuploid). For every ``p`` on a grid and every
 baseline, each segment takes its best state ``c`` in 1..max_copy_state; the score is
 
-    sum over segments of (m - expected)^2 / (se^2 + floor^2) + penalty x |c - 2|
+    sum over segments of cost(z) + penalty x |c - 2|,  z = (m - expected) / sqrt(se^2 + error^2)
 
-The error floor stands for subclonality and residual bias; the penalty favours
+``cost`` is the deviance of a Student t with ``STUDENT_T_DEGREES`` degrees of
+freedom, ``(nu + 1) log(1 + z^2 / nu)``: about ``z^2`` for small misfits, but one
+odd segment (a GC residual of one sample, a mosaic or clonal-haematopoiesis
+event, a subclonal change) adds only a few units however far off it is, so it can
+neither create a tumour fraction on its own nor drag a good fit to a
+whole-genome-doubled reading (ichorCNA also uses t emissions). ``error`` is the
+model-error floor: the panel of normals' arm-level error (``pon.arm_level_error``,
+what its cross-fitted normals show beyond their standard errors) or the
+``segment_error_floor`` threshold, whichever is larger. The penalty favours
 single-copy arm events over many-copy explanations of small shifts. The best
-``p`` must beat the all-diploid fit by ``min_fit_improvement`` to count as
-detected; its 95% interval is where the profiled score stays within 3.84 x the
-fit's overdispersion of the best. Segments overlapping the ERBB2 locus are left
-out: the amplicon's copy number is what we want to measure, not a clue to ``p``.
+``p`` must beat the flat genome (all diploid, its own best baseline) by
+``min_fit_improvement`` to count as detected; its 95% interval is where the
+profiled score stays within 3.84 x the fit's overdispersion of the best. Segments
+overlapping the ERBB2 locus are left out: the amplicon's copy number is what we
+want to measure, not a clue to ``p``.
 
-Below detection we report a limit: the tumour fraction at which a single-copy
-gain over one chromosome arm of median size would have given the required
-improvement. This assumes the tumour has at least one arm-level event, as the
-~85% of colorectal cancers with chromosomal instability do; a tumour with a
-flat genome can hide at any fraction, so "below detection" is never "absent".
+Below detection we report a limit: the tumour fraction at which single-copy gains
+of two chromosome arms of median size would have given the required improvement
+(with t costs one arm alone needs a far larger shift). This assumes the tumour has
+at least two arm-level events, as the ~85% of colorectal cancers with chromosomal
+instability do (they carry many more); a tumour with a flat genome can hide at any
+fraction, so "below detection" is never "absent".
 """
 from __future__ import annotations
 
@@ -28,14 +38,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bins import canonical_contig
-from .types import Assembly, Bins, Segments, Thresholds
+from .bins import arm_masks, canonical_contig
+from .types import Assembly, Bins, Panel, Segments, Thresholds
 
 FRACTION_GRID = np.round(np.arange(0.01, 0.9501, 0.0025), 4)
 BASELINE_COARSE = np.arange(-0.6, 0.6001, 0.01)
 BASELINE_FINE = np.arange(-0.01, 0.01001, 0.0005)
 MAPD_TO_SD = 1.0 / (0.6745 * np.sqrt(2.0))  # MAPD of Gaussian neighbours -> per-bin SD
 CHI2_95 = 3.841
+STUDENT_T_DEGREES = 4.0
+EVENTS_AT_LIMIT = 2  # the detection limit assumes this many single-copy arm events
+
+
+def segment_cost(z_squared: np.ndarray) -> np.ndarray:
+    """Student-t deviance of standardised misfits: ``z^2`` near 0, logarithmic in the tails."""
+    return (STUDENT_T_DEGREES + 1) * np.log1p(z_squared / STUDENT_T_DEGREES)
+
+
+def _gaussian_mean_cost() -> float:
+    """Expected ``segment_cost`` of a standard normal misfit (Gauss-Hermite quadrature): the residual score
+    per segment of a fit whose errors are as stated, the unit of the fit's overdispersion."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    return float(np.sum(weights * segment_cost(nodes ** 2)) / np.sqrt(2 * np.pi))
+
+
+GAUSSIAN_MEAN_COST = _gaussian_mean_cost()
 
 
 @dataclass(frozen=True)
@@ -49,13 +76,19 @@ class TumorFractionFit:
     method: str  # "copy-number fit" or "external"
     fit_improvement: float
     n_segments: int
+    model_error: float  # log2 error floor added to every segment's SE (also to ERBB2's segment level)
 
 
 def expected_log2(fraction: float, states: np.ndarray) -> np.ndarray:
     return np.log2((2 * (1 - fraction) + fraction * states) / 2)
 
 
-def _segment_table(segments: Segments, bins: Bins, assembly: Assembly, thresholds: Thresholds):
+def model_error(panel: Panel, thresholds: Thresholds) -> float:
+    """The larger of the panel's measured arm-level error and the configured floor."""
+    return max(panel.arm_level_error, thresholds.segment_error_floor)
+
+
+def _segment_table(segments: Segments, bins: Bins, assembly: Assembly, thresholds: Thresholds, error: float):
     """Means, variances and lengths of the segments that inform the fit."""
     locus_chrom, locus_start, locus_end = assembly.locus
     starts = bins.start[segments.first_bin]
@@ -64,7 +97,7 @@ def _segment_table(segments: Segments, bins: Bins, assembly: Assembly, threshold
     overlaps_locus = on_locus & (starts < locus_end) & (ends > locus_start)
     keep = (~overlaps_locus & (segments.n_bins >= thresholds.min_segment_bins) & np.isfinite(segments.log2_ratio))
     standard_error = (segments.ci_high - segments.ci_low) / (2 * 1.96)
-    variance = standard_error[keep] ** 2 + thresholds.segment_error_floor ** 2
+    variance = standard_error[keep] ** 2 + error ** 2
     return segments.log2_ratio[keep], variance, segments.n_bins[keep].astype(float)
 
 
@@ -76,7 +109,7 @@ def _best_states(means, variances, fraction, baselines, max_state, penalty):
     """
     states = np.arange(1, max_state + 1)
     predicted = expected_log2(fraction, states)[None, None, :] + baselines[:, None, None]
-    cost = (means[None, :, None] - predicted) ** 2 / variances[None, :, None] + penalty * np.abs(states - 2)
+    cost = segment_cost((means[None, :, None] - predicted) ** 2 / variances[None, :, None]) + penalty * np.abs(states - 2)
     best = np.argmin(cost, axis=2)
     return np.take_along_axis(cost, best[..., None], axis=2)[..., 0].sum(axis=1), states[best]
 
@@ -91,36 +124,28 @@ def _profile_fraction(means, variances, fraction, thresholds):
     return float(scores[best]), float(fine[best]), states[best]
 
 
-def detection_limit(noise: float, bins_per_arm: float, thresholds: Thresholds) -> float:
-    """The TF at which one single-copy arm gain would reach ``min_fit_improvement``."""
-    standard_error = np.sqrt((noise * MAPD_TO_SD) ** 2 / max(bins_per_arm, 1.0) + thresholds.segment_error_floor ** 2)
-    needed_log2 = standard_error * np.sqrt(thresholds.min_fit_improvement + thresholds.state_penalty)
-    return float(min(2 * (2 ** needed_log2 - 1), 1.0))
+def detection_limit(noise: float, bins_per_arm: float, error: float, thresholds: Thresholds) -> float:
+    """The TF at which ``EVENTS_AT_LIMIT`` single-copy arm gains would reach ``min_fit_improvement``."""
+    standard_error = np.sqrt((noise * MAPD_TO_SD) ** 2 / max(bins_per_arm, 1.0) + error ** 2)
+    per_event = thresholds.min_fit_improvement / EVENTS_AT_LIMIT + thresholds.state_penalty
+    needed_z = np.sqrt(STUDENT_T_DEGREES * np.expm1(per_event / (STUDENT_T_DEGREES + 1)))
+    return float(min(2 * (2 ** (standard_error * needed_z) - 1), 1.0))
 
 
 def median_bins_per_arm(bins: Bins, usable: np.ndarray, assembly: Assembly) -> float:
     """Median number of usable genome bins per chromosome arm (arms with any usable bins)."""
-    arm_of = {canonical_contig(c): b for c, b in assembly.arm_boundaries.items()}
-    counts = []
-    genome = usable & (bins.kind != "locus")
-    for contig in bins.contigs:
-        on = genome & (bins.chrom == contig)
-        boundary = arm_of.get(canonical_contig(contig), 0)
-        for arm in (on & (bins.end <= boundary), on & (bins.start >= boundary)):
-            if arm.any():
-                counts.append(arm.sum())
+    counts = [int(arm.sum()) for arm in arm_masks(bins, usable, assembly)]
     return float(np.median(counts)) if counts else 1.0
 
 
 def fit_tumor_fraction(segments: Segments, bins: Bins, usable: np.ndarray, noise: float, assembly: Assembly,
-                       thresholds: Thresholds) -> TumorFractionFit:
-    """Fit tumour fraction and the diploid baseline to the genome-wide segments."""
-    means, variances, lengths = _segment_table(segments, bins, assembly, thresholds)
-    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), thresholds)
+                       thresholds: Thresholds, error: float) -> TumorFractionFit:
+    """Fit tumour fraction and the diploid baseline to the genome-wide segments (``error``: ``model_error``)."""
+    means, variances, lengths = _segment_table(segments, bins, assembly, thresholds, error)
+    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), error, thresholds)
     if len(means) == 0:
-        return TumorFractionFit(None, None, False, limit, 0.0, None, "copy-number fit", 0.0, 0)
-    flat_baseline = float(np.sum(means / variances) / np.sum(1 / variances))
-    flat_score = float(np.sum((means - flat_baseline) ** 2 / variances))
+        return TumorFractionFit(None, None, False, limit, 0.0, None, "copy-number fit", 0.0, 0, error)
+    flat_score, flat_baseline, _ = _profile_fraction(means, variances, 0.0, thresholds)
     fits = [_profile_fraction(means, variances, f, thresholds) for f in FRACTION_GRID]
     scores = np.array([score for score, _, _ in fits])
     best = int(np.argmin(scores))
@@ -129,22 +154,22 @@ def fit_tumor_fraction(segments: Segments, bins: Bins, usable: np.ndarray, noise
     fraction = float(FRACTION_GRID[best])
     if improvement < thresholds.min_fit_improvement or fraction < thresholds.min_reportable:
         return TumorFractionFit(None, None, False, limit, flat_baseline, None, "copy-number fit",
-                                float(improvement), len(means))
+                                float(improvement), len(means), error)
     residual = score - thresholds.state_penalty * np.abs(states - 2).sum()
-    overdispersion = max(1.0, residual / max(len(means) - 2, 1))
+    overdispersion = max(1.0, residual / (max(len(means) - 2, 1) * GAUSSIAN_MEAN_COST))
     accepted = FRACTION_GRID[scores - score <= CHI2_95 * overdispersion]
     ploidy = float(np.sum(states * lengths) / np.sum(lengths))
     return TumorFractionFit(fraction, (float(accepted.min()), float(accepted.max())), True, limit, baseline,
-                            ploidy, "copy-number fit", float(improvement), len(means))
+                            ploidy, "copy-number fit", float(improvement), len(means), error)
 
 
 def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable: np.ndarray, noise: float,
-                            assembly: Assembly, thresholds: Thresholds) -> TumorFractionFit:
+                            assembly: Assembly, thresholds: Thresholds, error: float) -> TumorFractionFit:
     """A tumour fraction given by the user (e.g. from the highest somatic variant allele fraction).
 
     The diploid baseline is still fitted, with the tumour fraction held at ``value``.
     """
-    means, variances, _ = _segment_table(segments, bins, assembly, thresholds)
-    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), thresholds)
+    means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
+    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), error, thresholds)
     baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
-    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means))
+    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means), error)

@@ -78,6 +78,18 @@ def estimate_overdispersion(values: list[np.ndarray], weights: list[np.ndarray])
     return max(float(np.median(pooled)) / CHI2_1_MEDIAN, MIN_OVERDISPERSION)
 
 
+def neighbour_overdispersion(log2_ratio: np.ndarray, weight: np.ndarray, chrom: np.ndarray,
+                             selection: np.ndarray) -> float:
+    """``estimate_overdispersion`` over the selected unmasked bins of a profile, neighbours taken within each
+    contig, never below 1: intervals are widened for extra scatter, never narrowed."""
+    index = np.flatnonzero(selection & np.isfinite(log2_ratio))
+    if len(index) < 6:
+        return 1.0
+    runs = contig_runs(chrom[index])
+    return max(1.0, estimate_overdispersion([log2_ratio[index[a:b]] for _, a, b in runs],
+                                            [weight[index[a:b]] for _, a, b in runs]))
+
+
 def running_median(x: np.ndarray, half_width: int) -> np.ndarray:
     """Median of ``x[i - half_width : i + half_width + 1]``, with the ends mirrored (``x`` longer than ``half_width``)."""
     padded = np.pad(x, half_width, mode="reflect")

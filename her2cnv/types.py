@@ -202,7 +202,8 @@ class Panel:
     ``reference_log2`` is the normals' median GC-corrected log2 depth per bin;
     ``basis`` holds orthonormal residual components (rows) that ``normalize``
     projects out; ``systematic_variance`` is the per-bin variance left after
-    denoising beyond Poisson sampling, from cross-fitted normals.
+    denoising beyond Poisson sampling, from cross-fitted normals; ``arm_level_error``
+    is the error that does not average out over a chromosome arm (``pon.arm_level_error``).
     """
 
     channel: str  # "all" or "short"
@@ -215,6 +216,7 @@ class Panel:
     basis: np.ndarray  # (n_components, n_bins), zero at masked bins
     null_bins: np.ndarray  # (n_null_bins,) int64: bin indices of the chr17 profiles kept for nulls
     null_log2: np.ndarray  # (n_normals, n_null_bins): cross-fitted denoised log2 of each normal there
+    arm_level_error: float  # log2 SD of arm levels in cross-fitted normals beyond their SEs (95% upper bound)
 
     def __post_init__(self):
         n = len(self.reference_log2)

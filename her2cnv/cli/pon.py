@@ -34,13 +34,14 @@ def run(args):
         if normal.sample in by_name:
             raise InputError(f"{path}: sample {normal.sample} is also in {by_name[normal.sample]}")
         by_name[normal.sample] = path
+    assembly = io.load_assembly(first.bins.assembly)
     panels, reports = {}, {}
     for channel, column in CHANNELS.items():
         # outliers are judged once, on all fragments; the short channel uses the same normals
         used = [n for n in normals if n.sample in panels["all"].sample_names] if panels else normals
         matrix = np.vstack([getattr(normal, column) for normal in used])
         panels[channel], reports[channel] = pon.build_panel(
-            matrix, first.bins, tuple(n.sample for n in used), channel=channel,
+            matrix, first.bins, tuple(n.sample for n in used), assembly=assembly, channel=channel,
             keep_outliers=args.keep_outliers or bool(panels))
     report = reports["all"]
     if len(report.used) < pon.RECOMMENDED_NORMALS:
@@ -48,8 +49,9 @@ def run(args):
                     pon.RECOMMENDED_NORMALS)
     for sample, reason in report.outliers.items():
         log.warning("normal %s is an outlier: %s (%s)", sample, reason, "kept" if args.keep_outliers else "left out")
-    log.info("panel: %d normals, %d components, noise (MAPD) %.3f after GC correction, %.3f after the panel",
-             len(report.used), report.n_components, report.noise_gc_only, report.noise_denoised)
+    log.info("panel: %d normals, %d components, noise (MAPD) %.3f after GC correction, %.3f after the panel, "
+             "arm-level error %.4f log2", len(report.used), report.n_components, report.noise_gc_only,
+             report.noise_denoised, report.arm_level_error)
     metadata = {
         "version": __version__, "assembly": first.bins.assembly, "bins_checksum": first.bins.checksum,
         "samples": list(panels["all"].sample_names), "channels": list(panels),

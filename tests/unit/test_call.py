@@ -6,13 +6,13 @@ from her2cnv.purity import TumorFractionFit
 
 THRESHOLDS = io.read_thresholds()
 PASS = {"pass": True, "reasons": []}
-DETECTED = TumorFractionFit(0.2, (0.15, 0.25), True, 0.05, 0.0, 2.0, "copy-number fit", 100.0, 10)
-UNDETECTED = TumorFractionFit(None, None, False, 0.06, 0.0, None, "copy-number fit", 3.0, 10)
+DETECTED = TumorFractionFit(0.2, (0.15, 0.25), True, 0.05, 0.0, 2.0, "copy-number fit", 100.0, 10, 0.004)
+UNDETECTED = TumorFractionFit(None, None, False, 0.06, 0.0, None, "copy-number fit", 3.0, 10, 0.004)
 
 
 def classify(**changes):
     arguments = dict(qc=PASS, significant=True, focal=True, plasma_ci=(5.0, 6.0), tumor_cn=20.0,
-                     tumor_ci=(14.0, 28.0), lod=4.0, tumor_fraction=DETECTED, level_text="PCN 5.5",
+                     tumor_ci=(14.0, 28.0), lod=4.0, core_upper_cn=30.0, tumor_fraction=DETECTED, level_text="PCN 5.5",
                      thresholds=THRESHOLDS)
     arguments.update(changes)
     return call.classify(**arguments)
@@ -28,8 +28,19 @@ def test_qc_failure_is_indeterminate_with_the_reason():
 
 
 def test_broad_gain_is_low_level_never_high_level():
-    status, reason = classify(focal=False, tumor_cn=30.0, tumor_ci=(25.0, 35.0))
+    status, reason = classify(focal=False, tumor_cn=3.0, tumor_ci=(2.5, 3.5), core_upper_cn=5.0)
     assert status == "low_level_gain" and "broad" in reason
+
+
+def test_broad_gain_that_could_hide_a_focal_amplicon_is_indeterminate():
+    """No focal step resolved, but the amplicon core's own upper bound reaches 8: a focal high-level
+    amplicon on top of the arm gain is not excluded (the validation grid had such CN-12 amplicons at TF 5%
+    called low-level before this rule)."""
+    status, reason = classify(focal=False, tumor_cn=3.0, tumor_ci=(2.5, 3.5), core_upper_cn=12.0)
+    assert status == "indeterminate" and "on top of the arm gain" in reason
+    status, reason = classify(focal=False, tumor_cn=None, tumor_ci=None, core_upper_cn=None,
+                              tumor_fraction=UNDETECTED)
+    assert status == "indeterminate" and "unbounded" in reason
 
 
 def test_focal_gain_below_8_is_low_level():
@@ -52,8 +63,15 @@ def test_no_gain_with_power_is_not_detected_and_states_the_limit():
 
 
 def test_no_gain_without_power_is_indeterminate():
-    status, reason = classify(significant=False, focal=None, lod=14.0, tumor_fraction=UNDETECTED)
+    status, reason = classify(significant=False, focal=None, lod=14.0)
     assert status == "indeterminate" and "cannot be excluded" in reason
+
+
+def test_no_gain_with_tumour_fraction_below_detection_is_indeterminate_even_with_a_small_lod():
+    """The LOD at the TF detection limit is a best case: the true TF may be far lower, so no gain cannot
+    mean no amplification (a panel's small LOD at the limit once made such samples not_detected)."""
+    status, reason = classify(significant=False, focal=None, lod=3.5, tumor_fraction=UNDETECTED)
+    assert status == "indeterminate" and "too little tumour DNA" in reason and "3.5" in reason
 
 
 def test_focal_gain_without_tumour_fraction():

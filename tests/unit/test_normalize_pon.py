@@ -35,7 +35,7 @@ def simulate_counts(bins, seed, depth=300.0, ratio=None, shared=None):
 @pytest.fixture(scope="module")
 def panel(bins):
     normals = np.vstack([simulate_counts(bins, seed) for seed in range(12)])
-    return pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(12)))
+    return pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(12)), assembly=GRCH38)
 
 
 def test_gc_correction_flattens_a_gc_curve(bins):
@@ -57,8 +57,8 @@ def test_scaling_counts_leaves_log2_ratios_unchanged(bins, panel):
 def test_normal_order_does_not_change_the_panel(bins):
     normals = np.vstack([simulate_counts(bins, seed) for seed in range(6)])
     names = tuple(f"N{i}" for i in range(6))
-    forward, _ = pon.build_panel(normals, bins, names)
-    reverse, _ = pon.build_panel(normals[::-1], bins, names[::-1])
+    forward, _ = pon.build_panel(normals, bins, names, assembly=GRCH38)
+    reverse, _ = pon.build_panel(normals[::-1], bins, names[::-1], assembly=GRCH38)
     np.testing.assert_allclose(forward.reference_log2, reverse.reference_log2, equal_nan=True)
     np.testing.assert_array_equal(forward.mask, reverse.mask)
 
@@ -85,16 +85,17 @@ def test_outlier_normal_is_left_out(bins):
     normals = [simulate_counts(bins, seed) for seed in range(8)]
     shifted = np.where(bins.chrom == "chr8", 1.5, 1.0)
     normals[3] = simulate_counts(bins, 3, ratio=shifted)
-    built, report = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)))
+    built, report = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), assembly=GRCH38)
     assert set(report.outliers) == {"N3"} and "chr8" in report.outliers["N3"]
     assert "N3" not in built.sample_names
-    kept, _ = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), keep_outliers=True)
+    kept, _ = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), keep_outliers=True,
+                               assembly=GRCH38)
     assert "N3" in kept.sample_names
 
 
 def test_too_few_normals_are_refused(bins):
     with pytest.raises(InputError, match="at least 3"):
-        pon.build_panel(np.vstack([simulate_counts(bins, 1)] * 2), bins, ("A", "B"))
+        pon.build_panel(np.vstack([simulate_counts(bins, 1)] * 2), bins, ("A", "B"), assembly=GRCH38)
 
 
 def test_gavish_donoho_finds_planted_components():
@@ -115,6 +116,7 @@ def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     panels, read_metadata = io.read_panel(tmp_path / "a.npz")
     np.testing.assert_array_equal(panels["all"].mask, built.mask)
+    assert panels["all"].arm_level_error == built.arm_level_error
     assert read_metadata["samples"] == list(built.sample_names)
     data = (tmp_path / "a.npz").read_bytes()
     (tmp_path / "corrupt.npz").write_bytes(data[: len(data) // 2])
@@ -133,9 +135,41 @@ def test_denoising_removes_a_factor_that_varies_between_samples(bins):
         return simulate_counts(bins, seed, depth=2000, ratio=np.exp2(strength * wave))
 
     normals = np.vstack([with_wave(seed, rng.normal(0, 1)) for seed in range(16)])
-    built, report = pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(16)))
+    built, report = pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(16)), assembly=GRCH38)
     assert report.n_components >= 1
     assert report.noise_denoised < 0.7 * report.noise_reference
     profile = normalize.log2_ratios(with_wave(99, 1.5), built, bins)
     without_components = dataclasses.replace(built, basis=built.basis[:0])
     assert profile.noise < 0.7 * normalize.log2_ratios(with_wave(99, 1.5), without_components, bins).noise
+
+
+def test_arm_level_error_measures_arm_shifts_the_bins_do_not_predict(bins, panel):
+    """Normals whose chromosome arms each sit a little off (SD 0.03 log2, as a sample-specific GC residue
+    gives) show it in ``arm_level_error`` (a 95% upper bound, so at or above the truth but not far);
+    normals without such shifts show about none."""
+    panel_without, _ = panel
+    assert panel_without.arm_level_error < 0.01
+    arms = bins_module.arm_masks(bins, np.ones(len(bins), bool), GRCH38)
+    rng = np.random.default_rng(21)
+
+    def shifted(seed):
+        ratio = np.ones(len(bins))
+        for arm in arms:
+            ratio[arm] = np.exp2(rng.normal(0, 0.03))
+        return simulate_counts(bins, seed, depth=2000, ratio=ratio)
+
+    normals = np.vstack([shifted(seed) for seed in range(30)])
+    built, report = pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(30)), assembly=GRCH38)
+    assert report.arm_level_error == built.arm_level_error
+    assert 0.025 < built.arm_level_error < 0.05
+
+
+def test_panel_in_the_older_format_is_refused_with_a_rebuild_hint(bins, panel, tmp_path, monkeypatch):
+    built, _ = panel
+    metadata = {"assembly": "GRCh38", "bins_checksum": bins.checksum, "samples": list(built.sample_names),
+                "channels": ["all"]}
+    monkeypatch.setattr(io, "PON_FORMAT", "her2cnv.pon/1")
+    io.write_panel(tmp_path / "old.npz", {"all": built}, metadata)
+    monkeypatch.undo()
+    with pytest.raises(InputError, match=r"older format \(her2cnv.pon/1.*rebuild it"):
+        io.read_panel(tmp_path / "old.npz")

@@ -7,6 +7,7 @@ from her2cnv.types import Bins, Segments
 
 GRCH38 = io.load_assembly("GRCh38")
 THRESHOLDS = io.read_thresholds()
+ERROR = THRESHOLDS.segment_error_floor
 
 
 def make_profile(fraction, states, bins_per_segment=300, noise_se=0.004, baseline=0.0, seed=0):
@@ -29,7 +30,7 @@ def make_profile(fraction, states, bins_per_segment=300, noise_se=0.004, baselin
 @pytest.mark.parametrize("fraction", [0.08, 0.15, 0.3, 0.6])
 def test_recovers_tumour_fraction_from_single_copy_events(fraction):
     segments, bins = make_profile(fraction, [2, 3, 2, 1, 2, 3, 2, 2, 1, 2])
-    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     assert fit.detected
     assert fit.estimate == pytest.approx(fraction, abs=0.02, rel=0.1)
     assert fit.ci95[0] <= fraction <= fit.ci95[1]
@@ -38,29 +39,64 @@ def test_recovers_tumour_fraction_from_single_copy_events(fraction):
 def test_baseline_shift_of_an_aneuploid_tumour_is_absorbed():
     # the profile is centred on its median bin; with many gains that median is not the diploid level
     segments, bins = make_profile(0.3, [3, 3, 3, 2, 2, 1, 3, 4], baseline=-0.15)
-    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     assert fit.estimate == pytest.approx(0.3, abs=0.03)
     assert fit.baseline_log2 == pytest.approx(-0.15, abs=0.01)
 
 
 def test_flat_profile_is_below_detection_with_a_limit():
     segments, bins = make_profile(0.0, [2] * 10)
-    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     assert not fit.detected and fit.estimate is None
     assert 0 < fit.limit < 0.2
 
 
 def test_detection_limit_falls_with_noise_and_rises_with_it():
-    quiet = purity.detection_limit(0.05, 500, THRESHOLDS)
-    noisy = purity.detection_limit(0.3, 500, THRESHOLDS)
+    quiet = purity.detection_limit(0.05, 500, ERROR, THRESHOLDS)
+    noisy = purity.detection_limit(0.3, 500, ERROR, THRESHOLDS)
     assert quiet < noisy
-    # a single-copy arm gain at the limit gives the required improvement
-    se = np.sqrt((0.3 * purity.MAPD_TO_SD) ** 2 / 500 + THRESHOLDS.segment_error_floor ** 2)
-    shift = np.log2((2 + noisy) / 2)
-    assert (shift / se) ** 2 == pytest.approx(THRESHOLDS.min_fit_improvement + THRESHOLDS.state_penalty, rel=1e-6)
+    # two single-copy arm gains at the limit give the required improvement over the flat genome
+    se = np.sqrt((0.3 * purity.MAPD_TO_SD) ** 2 / 500 + ERROR ** 2)
+    z_squared = (np.log2((2 + noisy) / 2) / se) ** 2
+    improvement = purity.EVENTS_AT_LIMIT * (purity.segment_cost(z_squared) - THRESHOLDS.state_penalty)
+    assert improvement == pytest.approx(THRESHOLDS.min_fit_improvement, rel=1e-6)
+
+
+def test_one_odd_segment_does_not_make_a_tumour_fraction():
+    """A single arm 4.6 SE off in a normal (a sample-specific GC residue, as seen on the validation grid)
+    gives a Gaussian fit a 'tumour fraction'; the t cost does not."""
+    segments, bins = make_profile(0.0, [2] * 6)
+    log2_ratio = np.where(np.arange(6) == 5, -4.6 * 0.004 * np.sqrt(1 + (ERROR / 0.004) ** 2), 0.0)
+    odd = Segments(chrom=segments.chrom, first_bin=segments.first_bin, end_bin=segments.end_bin,
+                   n_bins=segments.n_bins, log2_ratio=log2_ratio, ci_low=log2_ratio - 1.96 * 0.004,
+                   ci_high=log2_ratio + 1.96 * 0.004)
+    fit = purity.fit_tumor_fraction(odd, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
+    assert not fit.detected
+
+
+def test_one_odd_segment_does_not_pull_the_fit_to_a_doubled_genome():
+    """TF 0.3 with gains, a loss and one segment 8 SE below its state (as on the validation grid): the fit
+    stays at single-copy events and TF 0.3; a Gaussian cost reads a whole-genome doubling at TF 0.165."""
+    segments, bins = make_profile(0.3, [2, 2, 3, 3, 2, 1, 1, 2, 3], noise_se=0.008, seed=3)
+    log2_ratio = segments.log2_ratio.copy()
+    log2_ratio[6] -= 8 * np.hypot(0.008, ERROR)
+    odd = Segments(chrom=segments.chrom, first_bin=segments.first_bin, end_bin=segments.end_bin,
+                   n_bins=segments.n_bins, log2_ratio=log2_ratio, ci_low=log2_ratio - 1.96 * 0.008,
+                   ci_high=log2_ratio + 1.96 * 0.008)
+    fit = purity.fit_tumor_fraction(odd, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
+    assert fit.estimate == pytest.approx(0.3, abs=0.015)
+    assert fit.ploidy < 2.5
+
+
+def test_model_error_is_the_larger_of_panel_and_floor():
+    class PanelStub:  # only the attribute model_error reads
+        arm_level_error = 0.02
+    assert purity.model_error(PanelStub(), THRESHOLDS) == 0.02
+    PanelStub.arm_level_error = 0.0
+    assert purity.model_error(PanelStub(), THRESHOLDS) == THRESHOLDS.segment_error_floor
 
 
 def test_external_fraction_is_recorded_as_such():
     segments, bins = make_profile(0.2, [2, 3, 2, 1, 2])
-    fit = purity.external_tumor_fraction(0.25, segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS)
+    fit = purity.external_tumor_fraction(0.25, segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     assert fit.method == "external" and fit.estimate == 0.25 and fit.ci95 == (0.25, 0.25)
