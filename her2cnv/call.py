@@ -37,10 +37,6 @@ def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
     return np.where(on_17, overlap / (bins.end - bins.start), 0.0)
 
 
-def overdispersion(profile: Profile, bins: Bins, selection: np.ndarray) -> float:
-    return neighbour_overdispersion(profile.log2_ratio, profile.weight, bins.chrom, selection)
-
-
 def weighted_level(profile: Profile, coefficients: np.ndarray, dispersion: float) -> tuple[float, float]:
     """Weighted mean of the log2 ratios with per-bin ``coefficients`` (x weight), and its SE."""
     usable = np.isfinite(profile.log2_ratio) & (coefficients > 0)
@@ -201,7 +197,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     core = span_overlap(bins, *assembly.core_span)
     core_bins = np.flatnonzero((core > 0) & np.isfinite(profile.log2_ratio))
     kind = bins.kind[core_bins[0]] if len(core_bins) else "locus"
-    core_level, core_se = weighted_level(profile, core, overdispersion(profile, bins, bins.kind == kind))
+    core_level, core_se = weighted_level(profile, core, neighbour_overdispersion(
+        profile.log2_ratio, profile.weight, bins.chrom, bins.kind == kind))
     # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
     coefficients, level, se, measured_on = core, core_level, core_se, "core"
@@ -237,7 +234,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         chrom, start, end = str(bins.chrom[core_bins[0]]), int(bins.start[core_bins[0]]), int(bins.end[core_bins[-1]])
     else:
         chrom, (start, end) = assembly.locus[0], assembly.core_span
-    genome_dispersion = overdispersion(profile, bins, bins.kind != "locus")
+    genome_dispersion = neighbour_overdispersion(profile.log2_ratio, profile.weight, bins.chrom, bins.kind != "locus")
     q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
     p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)
     q_se = np.hypot(q_se, tumor_fraction.model_error)

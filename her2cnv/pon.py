@@ -14,8 +14,8 @@ Per normal: GC-corrected log2 depth (``normalize.gc_corrected_log2``). Across no
   its own quirks cannot hide in its own components. The chr17 part of these
   profiles is kept as the null for ERBB2 z-scores;
 - ``arm_level_error``: what the cross-fitted normals' chromosome-arm levels scatter
-  beyond their standard errors (``arm_level_error``), the error that does not
-  average out over an arm; the tumour-fraction fit adds it to every segment.
+  beyond their standard errors, the error that does not average out over an arm;
+  the tumour-fraction fit adds it to every segment.
 
 Outlier normals (much noisier than the others, or with a whole-contig shift such
 as a constitutional or clonal-haematopoiesis gain) are reported and left out,
