@@ -7,7 +7,7 @@ file raises nothing aimed at users and logs nothing.
 """
 from libc.stdint cimport int64_t, uint16_t
 from pysam.libcalignmentfile cimport AlignmentFile
-from pysam.libchtslib cimport bam1_t
+from pysam.libchtslib cimport bam1_t, bam_hdr_t, htsFile, sam_read1
 
 cdef extern from *:
     """
@@ -28,13 +28,15 @@ cdef enum:  # outcome slots
 cdef enum:  # cursor slots
     LAST_TID, LAST_POS, DISORDER_TID, DISORDER_POS
 
-UNSORTED = -1000  # return value when a record precedes the one before it
+cdef enum:  # count_fragments' return value when a record precedes the one before it
+    STATUS_UNSORTED = -1000
+UNSORTED = STATUS_UNSORTED
 
-cdef uint16_t F_PAIRED = 0x1, F_PROPER = 0x2, F_UNMAPPED = 0x4, F_READ1 = 0x40
+cdef uint16_t F_PAIRED = 0x1, F_PROPER = 0x2, F_UNMAPPED = 0x4
 cdef uint16_t F_SECONDARY = 0x100, F_QCFAIL = 0x200, F_DUP = 0x400, F_SUPPLEMENTARY = 0x800
 
 
-cdef inline int64_t find_bin(const int64_t[:] starts, const int64_t[:] ends,
+cdef inline int64_t find_bin(const int64_t[::1] starts, const int64_t[::1] ends,
                              int64_t lo, int64_t hi, int64_t position) noexcept nogil:
     """Index of the bin in [lo, hi) that contains position, or -1 (bins sorted, disjoint)."""
     cdef int64_t mid, first = lo
@@ -50,28 +52,51 @@ cdef inline int64_t find_bin(const int64_t[:] starts, const int64_t[:] ends,
 
 
 def count_fragments(AlignmentFile bam,
-                    const int64_t[:] contig_first_bin,
-                    const int64_t[:] bin_starts,
-                    const int64_t[:] bin_ends,
+                    const int64_t[::1] contig_first_bin,
+                    const int64_t[::1] bin_starts,
+                    const int64_t[::1] bin_ends,
                     int min_mapq, int exclude_flags, bint length_window,
                     int64_t min_length, int64_t max_length,
                     int64_t short_min, int64_t short_max,
-                    int64_t[:] counts, int64_t[:] short_counts,
-                    int64_t[:] outcomes, int64_t[:] length_histogram,
-                    int64_t[:] cursor, int64_t max_records):
+                    int64_t[::1] counts, int64_t[::1] short_counts,
+                    int64_t[::1] outcomes, int64_t[::1] length_histogram,
+                    int64_t[::1] cursor, int64_t max_records):
     """Read up to ``max_records`` records from ``bam`` and add them to the arrays.
 
     ``contig_first_bin`` has n_tids + 1 entries: the bins of BAM contig ``tid``
     are ``[contig_first_bin[tid], contig_first_bin[tid + 1])`` of the bin arrays,
     sorted by start. A pair is counted once, from the mate with positive
-    template length (read 1 if zero), at the fragment midpoint ``pos + tlen // 2``;
-    a single-end read at its leftmost aligned base. Single-end reads have no
-    fragment length, so they are left out when ``length_window`` is set.
+    template length, at the fragment midpoint ``pos + tlen // 2``; a single-end
+    read at its leftmost aligned base. Single-end reads have no fragment length,
+    so they are left out when ``length_window`` is set.
 
     Returns the number of records read (0 at end of file), a negative htslib
     status for a read error, or UNSORTED (the offending position in ``cursor``).
+    The GIL is released for the whole chunk.
     """
-    cdef bam1_t *b
+    cdef htsFile *hts = bam.htsfile
+    cdef bam_hdr_t *header = bam.header.ptr
+    cdef bam1_t *b = bam.b
+    cdef int64_t status
+    with nogil:
+        status = count_chunk(hts, header, b, contig_first_bin, bin_starts, bin_ends,
+                             min_mapq, exclude_flags, length_window, min_length, max_length, short_min, short_max,
+                             counts, short_counts, outcomes, length_histogram, cursor, max_records)
+    return status
+
+
+cdef int64_t count_chunk(htsFile *hts, bam_hdr_t *header, bam1_t *b,
+                         const int64_t[::1] contig_first_bin,
+                         const int64_t[::1] bin_starts,
+                         const int64_t[::1] bin_ends,
+                         int min_mapq, int exclude_flags, bint length_window,
+                         int64_t min_length, int64_t max_length,
+                         int64_t short_min, int64_t short_max,
+                         int64_t[::1] counts, int64_t[::1] short_counts,
+                         int64_t[::1] outcomes, int64_t[::1] length_histogram,
+                         int64_t[::1] cursor, int64_t max_records) noexcept nogil:
+    """count_fragments' loop. It calls htslib's sam_read1 itself: pysam's ``AlignmentFile.cnext()``
+    releases and retakes the GIL for every record, which costs ~5% of a single-threaded count."""
     cdef int ret
     cdef int64_t n_read = 0, tid, pos, length, where, index, n_hist = length_histogram.shape[0]
     cdef int64_t n_contigs = contig_first_bin.shape[0] - 1
@@ -79,13 +104,12 @@ def count_fragments(AlignmentFile bam,
     cdef int64_t last_tid = cursor[LAST_TID], last_pos = cursor[LAST_POS]
 
     while n_read < max_records:
-        ret = bam.cnext()
+        ret = sam_read1(hts, header, b)
         if ret < 0:
             cursor[LAST_TID] = last_tid
             cursor[LAST_POS] = last_pos
             return 0 if ret == -1 else ret
         n_read += 1
-        b = bam.b
         tid = b.core.tid
         pos = b.core.pos
         flag = b.core.flag
@@ -97,7 +121,7 @@ def count_fragments(AlignmentFile bam,
         if tid < last_tid or (tid == last_tid and pos < last_pos):
             cursor[DISORDER_TID] = b.core.tid
             cursor[DISORDER_POS] = pos
-            return UNSORTED
+            return STATUS_UNSORTED
         last_tid = tid
         last_pos = pos
         tid = b.core.tid

@@ -72,7 +72,11 @@ def parse_length_window(text: str, option: str) -> tuple[int, int]:
 
 
 def _extension():
-    """Import the compiled loop, refusing a build made against another pysam release."""
+    """Import the compiled loop, refusing a build made against another pysam release.
+
+    pysam comes first: the loop links to pysam's htslib by file name (see setup.py), which
+    resolves to the copy pysam has loaded.
+    """
     import pysam
 
     try:

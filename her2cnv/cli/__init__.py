@@ -8,30 +8,38 @@ Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 from ..errors import Her2CnvError
 from ..version import __version__
-from . import bins, call, count, dilute, monitor, normalize, pon, report, simulate, summary
 
-SUBCOMMANDS = (bins, count, pon, normalize, call, monitor, report, summary, simulate, dilute)
+# The module in her2cnv.cli that defines each command, in the order 'her2cnv --help' lists them.
+COMMAND_MODULES = {"bins": "bins", "count": "count", "pon": "pon", "normalize": "normalize", "call": "call",
+                   "run": "call", "monitor": "monitor", "report": "report", "summary": "summary",
+                   "simulate": "simulate", "dilute": "dilute"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of ``command``'s module when that names one: a command
+    then does not pay for importing what the others need (pandas, for one, which 'count' never uses)."""
     parser = argparse.ArgumentParser(prog="her2cnv", description="ctDNA copy-number caller for ERBB2 (HER2) amplification.")
     parser.add_argument("--version", action="version", version=f"her2cnv {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     common.add_argument("--quiet", action="store_true", help="no progress bar and only warnings")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in SUBCOMMANDS:
-        module.add_parser(subparsers, common)
+    modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else dict.fromkeys(COMMAND_MODULES.values())
+    for name in modules:
+        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # a command comes first; before one, only -h and --version, which need every command's parser
+    parser = build_parser(str(argv[0]) if argv and not str(argv[0]).startswith("-") else None)
     args = parser.parse_args(argv)
     logging.basicConfig(format="her2cnv: %(levelname)s: %(message)s",
                         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
