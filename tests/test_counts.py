@@ -250,7 +250,8 @@ def test_count_does_not_import_pandas(edge_bam, tmp_path):
               "print(sorted(name for name in sys.modules if name.split('.')[0] in ('pandas', 'matplotlib')))\n"
               "sys.exit(status)")
     run = subprocess.run([sys.executable, "-c", script, "count", str(edge_bam), "--bins", str(bins),
-                          "-o", str(tmp_path / "counts.tsv"), "--quiet"], capture_output=True, text=True)
+                          "-o", str(tmp_path / "counts.tsv"), "--quiet"], capture_output=True, text=True,
+                         cwd=tmp_path)  # not the repository root, whose source tree would shadow the install
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
     assert io.read_counts(tmp_path / "counts.tsv").outcomes["fragments_counted"] == 12
