@@ -16,6 +16,8 @@ The classification rules are all in ``classify``.
 """
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 
 from . import normalize, purity
@@ -115,8 +117,9 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
              thresholds: Thresholds) -> tuple[str, str]:
     """The status and a plain-language reason. Every rule of the ERBB2 call is here.
 
-    ``lod``: the smallest tumour copy number of the amplicon core this sample could show (at the TF
-    detection limit when TF is below detection); ``core_upper_cn``: the core's 95% upper tumour copy
+    ``lod``: the tumour copy number of the amplicon core this sample would show with probability
+    ``detection_probability``, at the low end of the TF interval (at the TF detection limit when TF is
+    below detection); ``core_upper_cn``: the core's 95% upper tumour copy
     number (None when TF is below detection, which leaves it unbounded).
     """
     high = thresholds.high_level_copy_number
@@ -132,7 +135,7 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
                                      f"(>= {high:g}) cannot be excluded{at_limit}.")
         if lod is not None and lod <= high:
             return "not_detected", (f"No ERBB2 gain ({level_text}). With {tf_text}, a tumour ERBB2 copy number of "
-                                    f"{lod:.1f} or more would have been detected.")
+                                    f"{lod:.1f} or more would have been detected ({thresholds.detection_probability:.0%} of the time).")
         shown = "any" if lod is None else f"{lod:.1f} or more"
         return "indeterminate", (f"No ERBB2 gain detected ({level_text}), but with {tf_text} only {shown} tumour "
                                  f"copies would have been visible, so a high-level amplification (>= {high:g}) "
@@ -249,9 +252,11 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
             amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
                         "boundaries": "segment" if measured_on == "segment" else "amplicon core bins (not resolved)"}
     tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
-    # the limit of detection is for the smallest real amplicon, the core, measured on its own bins
-    detectable_plasma = 2 * 2 ** (thresholds.min_z_score * core_se)
-    lod_fraction = tumor_fraction.estimate if tumor_fraction.detected else tumor_fraction.limit
+    # the limit of detection is for the smallest real amplicon, the core, measured on its own bins: the level
+    # found significant with probability detection_probability, at the low end of the tumour-fraction interval
+    power_z = NormalDist().inv_cdf(thresholds.detection_probability)
+    detectable_plasma = 2 * 2 ** ((thresholds.min_z_score + power_z) * core_se)
+    lod_fraction = tumor_fraction.ci95[0] if tumor_fraction.detected else tumor_fraction.limit
     lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(core_se) else None
     # the most the core could hold: its 95% upper level read at the lowest tumour fraction in the interval
     core_upper_cn = None

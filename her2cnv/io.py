@@ -521,10 +521,11 @@ def write_table(path, frame: pd.DataFrame, header: dict) -> None:
     write_text(path, format_header(header) + frame.to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA"))
 
 
-def beside_bam(path, suffix: str) -> Path:
-    """``OUT.bam`` -> ``OUT.<suffix>`` (any other name gets ``.<suffix>`` appended)."""
+def beside_output(path, suffix: str) -> Path:
+    """``OUT.bam`` or ``OUT.counts.tsv[.gz]`` -> ``OUT.<suffix>`` (any other name gets ``.<suffix>`` appended)."""
     path = Path(path)
-    stem = path.name[:-4] if path.name.endswith(".bam") else path.name
+    stem = next((path.name[:-len(end)] for end in (".bam", ".counts.tsv", ".counts.tsv.gz") if path.name.endswith(end)),
+                path.name)
     return path.with_name(f"{stem}.{suffix}")
 
 
@@ -575,11 +576,37 @@ def _fasta_lines(bases: np.ndarray) -> bytes:
 
 
 def read_fasta_bases(path, contig: str) -> np.ndarray:
-    """One contig's sequence as upper-case ASCII codes (uint8)."""
-    with _open_fasta(path) as fasta:
+    """One contig's sequence as upper-case ASCII codes (uint8).
+
+    An uncompressed FASTA is read straight from the file at its .fai offsets: ten times
+    faster than through pysam's ``fetch``, which makes a Python string of the contig
+    first, and the simulator reads every contig of a full-size reference per sample.
+    """
+    with _open_fasta(path) as fasta:  # makes the .fai if missing
         if contig not in fasta.references:
             raise InputError(f"{path}: no contig {contig}")
-        return np.frombuffer(fasta.fetch(contig).upper().encode(), dtype=np.uint8)
+        with open(path, "rb") as handle:
+            compressed = handle.read(2) == b"\x1f\x8b"
+        if compressed:
+            bases = np.frombuffer(fasta.fetch(contig).encode(), dtype=np.uint8).copy()
+        else:
+            bases = _uncompressed_fasta_bases(path, contig)
+    bases[(bases >= ord("a")) & (bases <= ord("z"))] -= ord("a") - ord("A")
+    return bases
+
+
+def _uncompressed_fasta_bases(path, contig: str) -> np.ndarray:
+    fields = next(line.split("\t") for line in Path(f"{path}.fai").read_text().splitlines()
+                  if line.split("\t", 1)[0] == contig)
+    length, offset, line_bases, line_width = (int(field) for field in fields[1:5])
+    n_lines = -(-length // line_bases)
+    raw = np.fromfile(path, dtype=np.uint8, count=(n_lines - 1) * line_width + length - (n_lines - 1) * line_bases,
+                      offset=offset)
+    full_lines = raw[:(n_lines - 1) * line_width].reshape(-1, line_width)[:, :line_bases]
+    bases = np.concatenate([full_lines.ravel(), raw[(n_lines - 1) * line_width:]])
+    if len(bases) != length:
+        raise InputError(f"{path}: {contig} is shorter than its .fai says (truncated FASTA?)")
+    return bases
 
 
 def simulated_reference_sidecar(fasta) -> Path:
@@ -776,6 +803,8 @@ def read_thresholds(override_path=None):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise InputError(f"{override_path}: threshold {key} must be a number")
         values.update(flat)
+        if not 0.5 <= values["detection_probability"] < 1:
+            raise InputError(f"{override_path}: detection_probability must be in [0.5, 1)")
     return Thresholds(**values)
 
 

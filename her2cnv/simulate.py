@@ -84,6 +84,7 @@ SEQUENCE, GAPS, LOW_MAPPABILITY, EFFICIENCY, GC_BIAS, FRAGMENTS, UNMAPPED = rang
 
 F_PAIRED, F_PROPER, F_UNMAPPED, F_MATE_UNMAPPED = 0x1, 0x2, 0x4, 0x8
 F_REVERSE, F_MATE_REVERSE, F_READ1, F_READ2, F_DUPLICATE = 0x10, 0x20, 0x40, 0x80, 0x400
+NOT_PRIMARY = 0x100 | 0x800  # secondary, supplementary
 
 
 def _rng(seed: int, stream: int, contig: str | None = None) -> np.random.Generator:
@@ -408,15 +409,24 @@ def window_layout(contig_lengths: dict[str, int], tiles: bool, targets=None):
 
 
 def base_composition(bases: np.ndarray, starts: np.ndarray, ends: np.ndarray):
-    """GC fraction of non-N bases (NaN if none) and N fraction of each [start, end) of one contig."""
-    upper = bases & 0xDF  # ASCII upper case
+    """GC fraction of non-N bases (NaN if none) and N fraction of each [start, end) of one contig.
+
+    ``bases`` are upper-case ASCII codes. Windows on the 1 kb grid (nearly all) are summed
+    as rows of a reshaped array, the few others (capture targets) one by one.
+    """
+    on_grid = (starts % WINDOW == 0) & (ends - starts == WINDOW)
+    n_blocks = len(bases) // WINDOW
 
     def count(is_base: np.ndarray) -> np.ndarray:
-        return np.array([np.count_nonzero(is_base[s:e]) for s, e in zip(starts.tolist(), ends.tolist())],
-                        dtype=np.int64)
+        block_sums = is_base[:n_blocks * WINDOW].reshape(n_blocks, WINDOW).sum(axis=1, dtype=np.int64)
+        counted = np.empty(len(starts), dtype=np.int64)
+        counted[on_grid] = block_sums[starts[on_grid] // WINDOW]
+        counted[~on_grid] = [np.count_nonzero(is_base[s:e])
+                             for s, e in zip(starts[~on_grid].tolist(), ends[~on_grid].tolist())]
+        return counted
 
-    n_bases = count(upper == ord("N"))
-    gc_bases = count((upper == ord("G")) | (upper == ord("C")))
+    n_bases = count(bases == ord("N"))
+    gc_bases = count((bases == ord("G")) | (bases == ord("C")))
     called = ends - starts - n_bases
     with np.errstate(invalid="ignore", divide="ignore"):
         gc = np.where(called > 0, gc_bases / called, np.nan)
@@ -609,6 +619,85 @@ def sample_records(model: dict, windows: Windows, design: SampleDesign, gc_bias:
     yield None, unmapped_records(design, n_mapped, next_id)
 
 
+class SimulatedCounts:
+    """What ``her2cnv count`` (default filters) would tally from a simulated BAM, tallied from the records directly.
+
+    A validation grid of full-size genomes spends most of its time formatting SAM
+    text and compressing BAMs only to count them again; ``simulate sample --bins``
+    skips both. The rules are cext/_counts.pyx's, applied to arrays of records (the
+    simulator's records are sorted, so its sort check cannot fail);
+    tests/test_simulate.py checks that the result equals counting the BAM.
+    """
+
+    FLAG_REASONS = (("unmapped", F_UNMAPPED), ("secondary", 0x100), ("supplementary", 0x800),
+                    ("qc_fail", 0x200), ("duplicate", F_DUPLICATE))
+
+    def __init__(self, bins, references: tuple[str, ...], lengths: tuple[int, ...], filters, histogram_length: int,
+                 source):
+        """``references`` and ``lengths``: the simulated reference's contigs (``source``, named in errors)."""
+        from .counts import bin_order_for_contigs
+
+        self.bins, self.filters, self.references = bins, filters, references
+        self.order, self.contig_first_bin = bin_order_for_contigs(bins, references, lengths, source)
+        self.starts, self.ends = bins.start[self.order], bins.end[self.order]
+        self.counts = np.zeros(len(bins), dtype=np.int64)
+        self.short_counts = np.zeros(len(bins), dtype=np.int64)
+        self.histogram = np.zeros(histogram_length, dtype=np.int64)
+        self.outcomes = Counter()
+
+    def add(self, contig: str | None, records: Records) -> None:
+        """Tally one contig's records (``contig`` None: the unplaced unmapped pairs)."""
+        flag, mapq, tlen, filters, outcomes = records.flag, records.mapq, records.tlen, self.filters, self.outcomes
+        outcomes["records_seen"] += len(flag)
+        primary = flag & (F_UNMAPPED | NOT_PRIMARY) == 0
+        outcomes["mapped_primary"] += int(primary.sum())
+        outcomes["duplicate_flagged_primary"] += int((primary & (flag & F_DUPLICATE != 0)).sum())
+        excluded = flag & filters.exclude_flags
+        unattributed = excluded != 0
+        for reason, bit in self.FLAG_REASONS:  # the first matching reason, in the loop's order
+            hit = unattributed & (excluded & bit != 0)
+            outcomes[reason] += int(hit.sum())
+            unattributed &= ~hit
+        outcomes["other_excluded_flag"] += int(unattributed.sum())
+        keep = excluded == 0
+
+        def drop(reason: str, rows: np.ndarray) -> None:
+            nonlocal keep
+            rows = keep & rows
+            outcomes[reason] += int(rows.sum())
+            keep = keep & ~rows
+
+        drop("unmapped", np.full(len(flag), contig is None) | (flag & F_UNMAPPED != 0))
+        drop("low_mapq", mapq < filters.min_mapq)
+        paired = flag & F_PAIRED != 0
+        drop("improper_pair", paired & ((flag & F_PROPER == 0) | (tlen == 0)))
+        drop("mate_of_counted_fragment", paired & (tlen < 0))
+        length = np.where(paired, tlen, -1)
+        last = len(self.histogram) - 1
+        self.histogram += np.bincount(np.minimum(length[keep & paired], last), minlength=last + 1)
+        drop("outside_fragment_length", np.where(paired, (length < filters.min_length) | (length > filters.max_length),
+                                                 filters.length_window))
+        where = records.pos + np.where(paired, length >> 1, 0)
+        tid = self.references.index(contig) if contig is not None else None
+        if tid is None:
+            index = np.full(len(flag), -1)
+        else:
+            first, end = self.contig_first_bin[tid], self.contig_first_bin[tid + 1]
+            index = first + np.searchsorted(self.starts[first:end], where, side="right") - 1
+            index = np.where((index >= first) & (where < self.ends[np.clip(index, 0, len(self.ends) - 1)]), index, -1)
+        drop("outside_bins", index < 0)
+        outcomes["fragments_counted"] += int(keep.sum())
+        self.counts += np.bincount(index[keep], minlength=len(self.counts))
+        short = keep & (length >= filters.short_min) & (length <= filters.short_max)
+        self.short_counts += np.bincount(index[short], minlength=len(self.counts))
+
+    def in_bin_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(count, short_count) in the bins' own (file) order."""
+        count, short_count = np.empty_like(self.counts), np.empty_like(self.short_counts)
+        count[self.order], short_count[self.order] = self.counts, self.short_counts
+        return count, short_count
+
+
 def sample_truth(assembly: Assembly, design: SampleDesign, gc_bias: dict, tally: dict[str, int],
                  extra: dict) -> dict:
     """The truth JSON of one simulated sample.
@@ -644,8 +733,6 @@ def sample_truth(assembly: Assembly, design: SampleDesign, gc_bias: dict, tally:
 
 
 # ---------------------------------------------------------------- in-silico dilution
-
-NOT_PRIMARY = 0x100 | 0x800  # secondary, supplementary
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ class Thresholds:
     high_level_copy_number: float
     min_amplification_copy_number: float
     min_z_score: float
+    detection_probability: float
     max_focal_span: int
     min_focal_z_score: float
     max_copy_state: int
@@ -292,7 +293,7 @@ class Erbb2Call:
     z_score: float
     null_z_score: float | None  # against the panel's cross-fitted normals
     gain_detected: bool  # a significant ERBB2 gain in plasma, focal or not
-    detectable_plasma_copy_number: float  # the plasma CN a focal ERBB2-only gain needs to reach significance here
+    detectable_plasma_copy_number: float  # the plasma CN a core amplification reaches significance at, 95% of the time
     plasma_copy_number: float
     plasma_copy_number_ci95: tuple[float, float]
     tumor_copy_number: float | None

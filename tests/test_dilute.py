@@ -128,4 +128,4 @@ def test_refuses_missing_input_and_impossible_total(inputs, tmp_path, capsys):
                "-o", tmp_path / "m.bam") == 2
     assert "--fragments" in one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []
-    assert io.beside_bam(tmp_path / "m.bam", "dilution.json").name == "m.dilution.json"
+    assert io.beside_output(tmp_path / "m.bam", "dilution.json").name == "m.dilution.json"

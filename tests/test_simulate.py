@@ -71,7 +71,7 @@ def panel_sample(reference, targets, name, seed, tumor_fraction, panel_depth) ->
 
 
 def truth_of(bam: Path) -> dict:
-    return json.loads(io.beside_bam(bam, "truth.json").read_text())
+    return json.loads(io.beside_output(bam, "truth.json").read_text())
 
 
 def normal_expectation(reference: Path, truth: dict, targets=None) -> simulate.Windows:
@@ -242,6 +242,34 @@ def test_records_are_well_formed_and_duplicates_flagged(wgs_tumor, genome_bins):
         assert first.template_length == -second.template_length
         assert first.reference_start == second.next_reference_start
         assert first.cigarstring == f"{min(100, abs(first.template_length))}M"
+
+
+@pytest.mark.parametrize("mode", ["wgs", "panel"])
+def test_counts_without_a_bam_equal_counting_the_bam(reference, panel_targets, tmp_path, mode):
+    """``simulate sample --bins`` must give exactly what ``count`` makes of the simulated BAM: every bin of
+    both channels, every record outcome and the fragment-length histogram."""
+    bins_path = tmp_path / "bins.tsv"
+    design = ["--seed", 41, "--sample", "X", "--tumor-fraction", 0.3, "--preset", "crc_typical",
+              "--preset", "erbb2_focal"]
+    if mode == "wgs":
+        assert run("bins", "--quiet", "--fasta", reference, "-o", bins_path) == 0
+        design += ["--depth", 0.3]
+    else:
+        assert run("bins", "--quiet", "--fasta", reference, "--targets", panel_targets, "-o", bins_path) == 0
+        design += ["--panel", panel_targets, "--panel-depth", 300, "--off-target-depth", 0.1]
+    bins = io.read_bins(bins_path)[0]
+    bam = simulate_sample(reference, tmp_path / "x.bam", *design)
+    direct = simulate_sample(reference, tmp_path / "y.counts.tsv", "--bins", bins_path, *design)
+    from_bam, simulated = count_bam(bam, bins), io.read_counts(direct)
+    assert from_bam.count.sum() > 10_000 and from_bam.outcomes["low_mapq"] > 0
+    np.testing.assert_array_equal(simulated.count, from_bam.count)
+    np.testing.assert_array_equal(simulated.short_count, from_bam.short_count)
+    np.testing.assert_array_equal(simulated.fragment_length_histogram, from_bam.fragment_length_histogram)
+    assert simulated.outcomes == from_bam.outcomes and simulated.sample == from_bam.sample
+    assert simulated.metadata["filters"] == from_bam.metadata["filters"]
+    truth_direct = truth_of(direct)
+    assert truth_direct.pop("bins")["path"] == str(bins_path)
+    assert truth_direct == truth_of(bam)
 
 
 def test_low_mappability_blocks_have_low_mapq(reference, wgs_tumor):

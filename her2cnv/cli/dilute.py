@@ -61,6 +61,6 @@ def run(args):
         "format": io.DILUTION_FORMAT, "version": __version__, "sample": sample,
         "tumor": io.file_fingerprint(args.tumor), "normal": io.file_fingerprint(args.normal),
         "requested_fragments": args.fragments})
-    io.write_json(io.beside_bam(args.output, "dilution.json"), summary)
+    io.write_json(io.beside_output(args.output, "dilution.json"), summary)
     log.info("%s: %d fragments, tumour fraction %.4f (requested %g)", Path(args.output), summary["n_fragments"],
              summary["achieved_fraction"] or 0.0, args.fraction)

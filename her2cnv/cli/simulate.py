@@ -7,6 +7,7 @@ samples.tsv and truth.tsv.
 """
 import logging
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +39,10 @@ def add_parser(subparsers, common):
                                            "normal plus a tumour fraction carrying copy-number events. Writes "
                                            "OUT.bam, OUT.bam.bai and the truth JSON.")
     sample.add_argument("--reference", required=True, help="FASTA from 'her2cnv simulate reference'")
-    sample.add_argument("-o", "--output", required=True, help="BAM to write")
+    sample.add_argument("-o", "--output", required=True, help="BAM to write (with --bins: counts table)")
+    sample.add_argument("--bins", metavar="BINS.tsv",
+                        help="write, instead of the BAM, the counts table 'her2cnv count --bins BINS.tsv' would make "
+                             "of it (default filters): the same numbers, without writing and reading a BAM")
     sample.add_argument("--truth", help="truth JSON to write (default: OUT.truth.json)")
     sample.add_argument("--seed", type=int, required=True, help="random seed of this sample")
     sample.add_argument("--sample", required=True, help="sample name (@RG SM)")
@@ -142,38 +146,73 @@ def run_sample(args):
                                      model["contig_lengths"], source=args.panel)[:3]
     windows = simulate.make_windows(model, design.depth > 0, targets,
                                     lambda contig: io.read_fasta_bases(args.reference, contig))
+    provenance = {"targets": io.file_fingerprint(args.panel) if args.panel else None}
+    if args.bins:
+        sample_bins, _ = io.read_bins(args.bins)
+        provenance["bins"] = io.file_fingerprint(args.bins)
+
+        def write(records):
+            _write_counts(args.output, sample_bins, model, design, records, provenance, args.reference)
+    else:
+        def write(records):
+            _write_bam(args.output, model, design, records, args.threads)
     _write_sample(args, args.reference, model, assembly, windows, design, args.output,
-                  args.truth or io.beside_bam(args.output, "truth.json"),
-                  {"targets": io.file_fingerprint(args.panel) if args.panel else None})
+                  args.truth or io.beside_output(args.output, "truth.json"), provenance, write)
 
 
-def _write_sample(args, reference, model, assembly, windows, design, bam, truth, provenance: dict) -> dict:
-    """Simulate one sample into ``bam`` and ``truth``; returns the truth."""
+def _write_sample(args, reference, model, assembly, windows, design, output, truth, provenance: dict, write) -> dict:
+    """Simulate one sample, hand its (contig, records) stream to ``write`` and write ``truth``; returns the truth."""
     gc_bias = simulate.draw_gc_bias(design.seed)
-    header = io.sam_header(model["contig_lengths"],
-                           {"ID": design.sample, "SM": design.sample, "LB": design.sample, "PL": "ILLUMINA"},
-                           {"ID": "her2cnv", "PN": "her2cnv", "VN": __version__})
     tally = Counter()
     bar = progress_bar(args, f"simulating {design.sample}")
     n_contigs = len(model["contig_lengths"]) + 1
 
-    def chunks():
-        for done, (contig, records) in enumerate(simulate.sample_records(model, windows, design, gc_bias), 1):
-            tally.update(records.tally())
-            yield io.sam_records(contig, records, f"{design.sample}:", design.sample)
+    def records():
+        for done, (contig, contig_records) in enumerate(simulate.sample_records(model, windows, design, gc_bias), 1):
+            tally.update(contig_records.tally())
+            yield contig, contig_records
             bar(done / n_contigs)
 
     try:
-        io.write_bam_from_sam(bam, header, chunks(), args.threads)
+        write(records())
     finally:
         bar.close()
     truth_data = simulate.sample_truth(assembly, design, gc_bias, dict(tally), {
         "format": io.TRUTH_FORMAT, "version": __version__, "reference": io.file_fingerprint(reference),
         **provenance})
     io.write_json(truth, truth_data)
-    log.info("%s: %d fragments, %d records, expected ERBB2 plasma ratio %.3f", bam, truth_data["n_fragments"],
+    log.info("%s: %d fragments, %d records, expected ERBB2 plasma ratio %.3f", output, truth_data["n_fragments"],
              truth_data["n_records"], truth_data["expected_erbb2_plasma_ratio"])
     return truth_data
+
+
+def _write_bam(bam, model, design, records, threads: int) -> None:
+    header = io.sam_header(model["contig_lengths"],
+                           {"ID": design.sample, "SM": design.sample, "LB": design.sample, "PL": "ILLUMINA"},
+                           {"ID": "her2cnv", "PN": "her2cnv", "VN": __version__})
+    io.write_bam_from_sam(bam, header, (io.sam_records(contig, contig_records, f"{design.sample}:", design.sample)
+                                        for contig, contig_records in records), threads)
+
+
+def _write_counts(path, sample_bins, model, design, records, provenance: dict, reference) -> None:
+    """The counts table 'her2cnv count' would make of the simulated BAM, tallied from the records."""
+    from ..counts import HISTOGRAM_LENGTH, CountFilters
+    from ..types import COUNT_OUTCOMES, FragmentCounts
+
+    filters = CountFilters()
+    counted = simulate.SimulatedCounts(sample_bins, tuple(model["contig_lengths"]),
+                                       tuple(model["contig_lengths"].values()), filters, HISTOGRAM_LENGTH,
+                                       reference)
+    for contig, contig_records in records:
+        counted.add(contig, contig_records)
+    count, short_count = counted.in_bin_order()
+    io.write_counts(path, FragmentCounts(
+        sample=design.sample, bins=sample_bins, count=count, short_count=short_count,
+        outcomes={name: counted.outcomes[name] for name in COUNT_OUTCOMES},
+        fragment_length_histogram=counted.histogram,
+        metadata={"tool": "her2cnv", "version": __version__, "command": "simulate sample --bins",
+                  "filters": asdict(filters), "threads": 0, "input": None, "reference": None,
+                  "bins_checksum": sample_bins.checksum, "simulated": {"seed": design.seed, **provenance}}))
 
 
 def run_cohort(args):
@@ -187,8 +226,10 @@ def run_cohort(args):
     rows = []
     for member in members:
         name = member.design.sample
-        truth = _write_sample(args, reference, model, assembly, windows, member.design,
-                              directory / f"{name}.bam", directory / f"{name}.truth.json", {"targets": None})
+        bam = directory / f"{name}.bam"
+        truth = _write_sample(args, reference, model, assembly, windows, member.design, bam,
+                              directory / f"{name}.truth.json", {"targets": None},
+                              lambda records: _write_bam(bam, model, member.design, records, args.threads))
         rows.append({"sample": name, "patient": member.patient, "date": member.date, "role": member.role,
                      "bam": f"{name}.bam", "tumor_fraction": truth["tumor_fraction"],
                      "erbb2_tumor_copy_number": truth["erbb2_tumor_copy_number"],
