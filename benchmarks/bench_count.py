@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Time and measure ``her2cnv count`` against samtools and mosdepth on the same BAM, in one run.
 
-Threads are total threads per process (her2cnv ``--threads N`` adds N decompression threads
-to the reading thread; samtools ``-@ N`` likewise; mosdepth ``-t N`` too).
+The threads column counts the threads that read or inflate: ``her2cnv count --threads N`` reads an
+indexed BAM with N + 1 threads over regions (at most one per core), each with its own file handle
+(the main thread only waits), and an unindexed one (a symbolic link to the BAM, which hides its .bai) with N BGZF
+decompression threads beside the one reader; samtools ``-@ N`` and mosdepth ``-t N`` add N
+decompression threads to the reading thread.
 Each command runs ``--repeats`` times (default 3), the commands taking turns so that
 other load on the machine spreads over all of them; the table reports the median
 wall time, the ratio to single-threaded ``samtools view -c`` (the floor: decompress
@@ -42,6 +45,17 @@ from her2cnv import bins as her2cnv_bins
 from her2cnv import io as her2cnv_io
 
 SAMTOOLS_FILTER = ["-q", "20", "-F", "0xF04"]
+
+
+def regions(extra_threads: int) -> tuple[int, str]:
+    """(threads column, mode) of ``her2cnv count --threads N`` on an indexed BAM: N + 1 readers, at most one a core."""
+    from her2cnv.counts import available_cores
+
+    readers = min(extra_threads + 1, available_cores())
+    capped = f" (of {extra_threads + 1}: one per core)" if readers < extra_threads + 1 else ""
+    return readers, f"10 kb bins, {readers} readers over regions{capped}"
+
+
 HER2CNV = str(Path(sys.executable).parent / "her2cnv")
 
 
@@ -180,27 +194,35 @@ def main() -> None:
     genome_wide_bam, bins_genome_wide, n_genome_wide = genome_wide_inputs(args.work, bam)
     out = args.work / "out"
     out.mkdir(exist_ok=True)
-    her2cnv = [HER2CNV, "count", str(bam), "--quiet", "-o", str(out / "counts.tsv")]
+    unindexed = out / "unindexed.bam"  # htslib looks for unindexed.bam.bai, which is not there
+    if unindexed.is_symlink() or unindexed.exists():
+        unindexed.unlink()
+    unindexed.symlink_to(bam.resolve())
     pysam_view = ["-c", "import pysam, sys; pysam.view('-c', '-q', '20', '-F', '0xF04', sys.argv[1])", str(bam)]
+
+    def her2cnv(output: str, bins: Path, *options: str, source: Path = bam, executable: str = HER2CNV) -> list[str]:
+        return [executable, "count", str(source), "--quiet", "-o", str(out / output), "--bins", str(bins), *options]
+
     commands = [
         ("samtools view -c (filters)", 1, "count records", ["samtools", "view", "-c", *SAMTOOLS_FILTER, str(bam)]),
         ("samtools view -c (filters)", 2, "count records", ["samtools", "view", "-c", "-@", "1", *SAMTOOLS_FILTER, str(bam)]),
         ("pysam's samtools view -c (zlib htslib)", 1, "count records", [sys.executable, *pysam_view]),
-        ("her2cnv count", 1, "100 kb + locus bins", her2cnv + ["--bins", str(bins_100k)]),
-        ("her2cnv count", 1, "10 kb bins", her2cnv + ["--bins", str(bins_10k)]),
-        ("her2cnv count", 2, "10 kb bins", her2cnv + ["--bins", str(bins_10k), "--threads", "1"]),
-        ("her2cnv count", 3, "10 kb bins", her2cnv + ["--bins", str(bins_10k), "--threads", "2"]),
+        ("her2cnv count", 1, "100 kb + locus bins", her2cnv("counts_100k.tsv", bins_100k)),
+        ("her2cnv count", 1, "10 kb bins", her2cnv("counts.tsv", bins_10k)),
+        ("her2cnv count --threads 1", *regions(1), her2cnv("threads1.counts.tsv", bins_10k, "--threads", "1")),
+        ("her2cnv count --threads 2", *regions(2), her2cnv("threads2.counts.tsv", bins_10k, "--threads", "2")),
+        ("her2cnv count --threads 2", 3, "10 kb bins, no index: 2 BGZF decompression threads",
+         her2cnv("unindexed.counts.tsv", bins_10k, "--threads", "2", source=unindexed)),
         ("her2cnv count", 1, f"10 kb bins, GRCh38 genome-wide ({n_genome_wide:,})",
-         [HER2CNV, "count", str(genome_wide_bam), "--quiet", "-o", str(out / "genome_wide.counts.tsv"),
-          "--bins", str(bins_genome_wide)]),
+         her2cnv("genome_wide.counts.tsv", bins_genome_wide, source=genome_wide_bam)),
     ]
     if deflate_her2cnv:
-        her2cnv_deflate = [deflate_her2cnv, *her2cnv[1:-1], str(out / "deflate.counts.tsv")]
         commands += [
             ("pysam's samtools view -c (libdeflate htslib)", 1, "count records", [str(args.deflate_python), *pysam_view]),
-            ("her2cnv count (libdeflate pysam)", 1, "10 kb bins", her2cnv_deflate + ["--bins", str(bins_10k)]),
-            ("her2cnv count (libdeflate pysam)", 3, "10 kb bins",
-             her2cnv_deflate + ["--bins", str(bins_10k), "--threads", "2"]),
+            ("her2cnv count (libdeflate pysam)", 1, "10 kb bins",
+             her2cnv("deflate.counts.tsv", bins_10k, executable=deflate_her2cnv)),
+            ("her2cnv count --threads 2 (libdeflate pysam)", *regions(2),
+             her2cnv("deflate_threads2.counts.tsv", bins_10k, "--threads", "2", executable=deflate_her2cnv)),
         ]
     commands += [
         ("mosdepth -n --fast-mode --by", 1, "10 kb bins", ["mosdepth", "-n", "--fast-mode", "-Q", "20", "-F", "3844",
@@ -252,10 +274,22 @@ def main() -> None:
               f"{outcomes['outside_bins']:,} outside them; `samtools view -c -q 20 -F 0xF04 -e '{expression}'` "
               f"counts {samtools_fragments:,} fragment-starting records "
               f"({'equal' if outcomes['fragments_counted'] + outcomes['outside_bins'] == samtools_fragments else 'DIFFERENT'})."]
+    tables = ["counts.tsv", "threads1.counts.tsv", "threads2.counts.tsv", "unindexed.counts.tsv"]
+    tables += ["deflate.counts.tsv", "deflate_threads2.counts.tsv"] if deflate_her2cnv else []
+    differing = [name for name in tables[1:] if without_provenance(out / name) != without_provenance(out / tables[0])]
+    lines += [f"The 10 kb counts tables of the her2cnv rows ({', '.join(tables)}) are "
+              + ("identical apart from their provenance line." if not differing else
+                 f"DIFFERENT: {', '.join(differing)} differ from {tables[0]}.")]
     lines += ["", *targets(results)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def without_provenance(path: Path) -> list[str]:
+    """A counts table's lines without the provenance line, which records the command's options."""
+    with open(path) as handle:
+        return [line for line in handle if not line.startswith("#provenance=")]
 
 
 def targets(results) -> list[str]:
@@ -265,10 +299,11 @@ def targets(results) -> list[str]:
     mosdepth = seconds["mosdepth -n --fast-mode --by", 1, "10 kb bins"]
     mosdepth_fastest = min(s for (name, _, _), s in seconds.items() if name.startswith("mosdepth"))
     lines = ["Targets, against single-threaded `samtools view -c`:", ""]
-    for label in ("her2cnv count", "her2cnv count (libdeflate pysam)"):
+    for label, threaded in (("her2cnv count", "her2cnv count --threads 2"),
+                            ("her2cnv count (libdeflate pysam)", "her2cnv count --threads 2 (libdeflate pysam)")):
         if (label, 1, "10 kb bins") not in seconds:
             continue
-        one, three = seconds[label, 1, "10 kb bins"], seconds[label, 3, "10 kb bins"]
+        one, three = seconds[label, 1, "10 kb bins"], seconds[(threaded, *regions(2))]
         lines.append(f"- {label}: single-threaded {one / floor:.2f}x (target <= 2x: {'met' if one / floor <= 2 else 'missed'}); "
                      f"`--threads 2` {three / floor:.2f}x (target <= 1.2x: {'met' if three / floor <= 1.2 else 'missed'}); "
                      f"single-threaded mosdepth takes {mosdepth / one:.1f}x as long (target >= 3x: "

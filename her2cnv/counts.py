@@ -2,18 +2,48 @@
 
 This module is the only importer of the compiled loop (``her2cnv._counts``).
 It checks everything the loop assumes (matching contigs and lengths, bins sorted
-per contig, a reference for CRAM) and turns htslib's status codes into errors
-that name the file; the loop itself only fills arrays.
+per contig, a reference for CRAM), plans how the file is read, and turns htslib's
+status codes into errors that name the file; the loop itself only fills arrays.
 
-The file is read once from start to end (no index needed); records must be
-coordinate-sorted, which the loop verifies as it goes.
+How the file is read depends on ``threads`` (``--threads``):
+
+- ``threads=0``: one pass from start to end in the calling thread. No index is
+  needed; records must be coordinate-sorted, which the loop verifies as it goes.
+- ``threads=N`` and an index (.bai/.csi/.crai): ``N + 1`` reading threads (at most
+  one per available core: on the benchmark's 2 cores a third reader was 2-4%
+  slower than two, and one reader is the plain pass), each
+  with its own open file and index and no decompression pool, so each inflates
+  and decodes its own share. The genome is cut into parts by region (about
+  ``PARTS_PER_READER`` parts per thread, of about equal record counts by the
+  index's per-contig counts; for CRAM, whose index keeps no counts, by the
+  compressed bytes per contig that its .crai lists, else by contig length)
+  that the threads take from a shared queue, the largest first, plus one part
+  for the unplaced reads. Every contig is covered to its end (records past a
+  contig's stated length included); a record belongs to the part whose region
+  holds its start, and each thread adds into arrays of its own, which are summed
+  at the end: integer sums, so the result is the one pass's, to the count. With
+  BAM the records read are checked against the index's total, which catches a
+  stale index.
+- ``threads=N`` and no index (or SAM): one reading thread and N BGZF decompression
+  threads in htslib's pool, as before there were region readers.
+
+Why readers over regions: on the benchmark (README, "Benchmark"; 2 cores, zlib
+pysam) htslib's decompression pool gave no speed-up with one added thread and
+1.6x with two: its reading thread is busy decoding and dispatching blocks, so a
+pool of two is about one inflater. Readers over regions each inflate their own
+blocks (there, about 1.8x with one added thread); the cost is a seek and a
+partly re-read block per part (for CRAM, a slice decoded twice and a reference
+contig loaded per reader).
 """
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io as io_module
 import logging
 import os
+import queue
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,7 +60,9 @@ log = logging.getLogger(__name__)
 DEFAULT_EXCLUDE_FLAGS = 0x4 | 0x100 | 0x200 | 0x400 | 0x800  # unmapped, secondary, QC-fail, duplicate, supplementary
 HISTOGRAM_LENGTH = 1001  # fragment lengths 0-999 bp, and >= 1000 bp in the last slot
 NO_MAXIMUM = (1 << 62) - 1
-CHUNK_RECORDS = 1 << 20  # records per call into the loop: progress and Ctrl-C are handled between calls
+CHUNK_RECORDS = 1 << 18  # records per call into the loop: progress and Ctrl-C are handled between calls
+PARTS_PER_READER = 4  # region parts per reading thread: a thread that draws quick parts takes more
+PROGRESS_SECONDS = 0.1  # how often the waiting main thread reports progress and notices Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -217,12 +249,15 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
               assembly_lengths: dict[str, int] | None = None) -> FragmentCounts:
     """Count fragments of ``path`` into ``bins``; see ``cext/_counts.pyx`` for the rules.
 
+    ``threads`` adds reading threads over regions when the file is indexed, decompression
+    threads otherwise (module docstring); the result is the same for every value.
     ``assembly_lengths`` (the bins' assembly contig lengths) lets the BAM be refused
     when its chr17 length shows another assembly.
     """
     extension = _extension()
-    size = Path(path).stat().st_size if Path(path).is_file() else 0
-    with reading_alignments(path, reference, threads) as alignments:
+    if threads < 0:
+        raise InputError(f"--threads must be >= 0, got {threads}")
+    with reading_alignments(path, reference) as alignments:
         references, lengths = alignments.references, alignments.lengths
         if assembly_lengths is not None:
             _check_chr17(references, lengths, assembly_lengths, bins.assembly, path)
@@ -230,28 +265,22 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
         order, contig_first_bin = bin_order_for_contigs(bins, references, lengths, path)
         starts = np.ascontiguousarray(bins.start[order])
         ends = np.ascontiguousarray(bins.end[order])
-        counts = np.zeros(len(bins), dtype=np.int64)
-        short_counts = np.zeros(len(bins), dtype=np.int64)
-        outcomes = np.zeros(len(COUNT_OUTCOMES), dtype=np.int64)
-        histogram = np.zeros(HISTOGRAM_LENGTH, dtype=np.int64)
-        cursor = np.zeros(4, dtype=np.int64)
-        while True:
-            status = extension.count_fragments(
-                alignments, contig_first_bin, starts, ends, filters.min_mapq, filters.exclude_flags, filters.length_window,
-                filters.min_length, filters.max_length, filters.short_min, filters.short_max,
-                counts, short_counts, outcomes, histogram, cursor, CHUNK_RECORDS)
-            if status == 0:
-                break
-            if status == extension.UNSORTED:
-                contig = references[cursor[2]] if cursor[2] >= 0 else "unplaced reads"
-                raise InputError(f"{path}: not coordinate-sorted (a record at {contig}:{cursor[3] + 1} comes after "
-                                 "a later position); sort it with 'samtools sort'")
-            if status < 0:
-                raise read_error(alignments, path, reference,
-                                 f"after {int(outcomes[0]):,} records (htslib status {status})")
-            if progress is not None and size:
-                progress(_fraction_read(alignments, size))
-    if outcomes[0] == 0:
+
+        def new_totals() -> _Totals:
+            return _Totals(extension, filters, contig_first_bin, starts, ends)
+
+        readers = min(threads + 1, available_cores())  # more readers than cores only contend
+        if threads == 0 or readers < 2:
+            totals = _count_sequentially(extension, alignments, new_totals(), path, reference, progress)
+        elif alignments.has_index() and (alignments.is_bam or alignments.is_cram):
+            totals = _count_regions(extension, alignments, new_totals, readers, path, reference, progress)
+        else:
+            log.info("%s: %s: reading with %d BGZF decompression thread(s); --threads is more effective with an "
+                     "indexed BAM/CRAM (it adds readers over regions)", path,
+                     "SAM" if alignments.has_index() else "no index (.bai/.csi/.crai)", threads)
+            with reading_alignments(path, reference, threads) as pooled:
+                totals = _count_sequentially(extension, pooled, new_totals(), path, reference, progress)
+    if totals.outcomes[0] == 0:
         raise InputError(f"{path}: contains no alignment records")
     unsorted_back = np.empty(len(bins), dtype=np.int64)
     unsorted_back[order] = np.arange(len(bins))
@@ -263,10 +292,215 @@ def count_bam(path, bins: Bins, filters: CountFilters = CountFilters(), *, refer
     }
     return FragmentCounts(
         sample=name, bins=bins,
-        count=counts[unsorted_back], short_count=short_counts[unsorted_back],
-        outcomes=dict(zip(COUNT_OUTCOMES, outcomes.tolist())),
-        fragment_length_histogram=histogram, metadata=provenance,
+        count=totals.counts[unsorted_back], short_count=totals.short_counts[unsorted_back],
+        outcomes=dict(zip(COUNT_OUTCOMES, totals.outcomes.tolist())),
+        fragment_length_histogram=totals.histogram, metadata=provenance,
     )
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which batch schedulers set)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _Totals:
+    """One reading thread's arrays (bins in the loop's order) and the compiled Tally that adds to them."""
+
+    def __init__(self, extension, filters: CountFilters, contig_first_bin, starts, ends):
+        self.counts = np.zeros(len(starts), dtype=np.int64)
+        self.short_counts = np.zeros(len(starts), dtype=np.int64)
+        self.outcomes = np.zeros(len(COUNT_OUTCOMES), dtype=np.int64)
+        self.histogram = np.zeros(HISTOGRAM_LENGTH, dtype=np.int64)
+        self.tally = extension.Tally(filters, contig_first_bin, starts, ends,
+                                     self.counts, self.short_counts, self.outcomes, self.histogram)
+
+    def add(self, other: _Totals) -> None:
+        self.counts += other.counts
+        self.short_counts += other.short_counts
+        self.outcomes += other.outcomes
+        self.histogram += other.histogram
+
+
+def _unsorted_error(path, references, reader) -> InputError:
+    contig = references[reader.disorder_tid] if reader.disorder_tid >= 0 else "unplaced reads"
+    return InputError(f"{path}: not coordinate-sorted (a record at {contig}:{reader.disorder_pos + 1} comes after "
+                      "a later position); sort it with 'samtools sort'")
+
+
+def _count_sequentially(extension, alignments, totals: _Totals, path, reference, progress) -> _Totals:
+    """One pass over ``alignments`` from start to end, in chunks of CHUNK_RECORDS records."""
+    size = Path(path).stat().st_size
+    reader = extension.Reader(alignments)
+    while True:
+        status = reader.read(totals.tally, CHUNK_RECORDS)
+        if status == 0:
+            return totals
+        if status == extension.UNSORTED:
+            raise _unsorted_error(path, alignments.references, reader)
+        if status < 0:
+            raise read_error(alignments, path, reference,
+                             f"after {int(totals.outcomes[0]):,} records (htslib status {status})")
+        if progress is not None and size:
+            progress(_fraction_read(alignments, size))
+
+
+Region = tuple[int, int, int]  # (tid, begin, end): the records of contig tid that start in [begin, end)
+
+
+def plan_parts(weights, lengths, n_parts: int, no_coordinate: int, end_of_contig: int) -> list[list[Region]]:
+    """Cut the contigs into about ``n_parts`` parts of about equal weight (records, or bases), largest first.
+
+    A contig of at least half a part's share is cut into ranges of equal length, one part each, the
+    last reaching to ``end_of_contig`` (past the stated length); lighter contigs are grouped, in file
+    order, into parts of about a share. Every contig is in some part, even one of no weight; the first
+    part holds the unplaced reads (contig ``no_coordinate``), which no region can split.
+    """
+    share = max(1.0, sum(weights) / max(1, n_parts))
+    parts: list[tuple[float, list[Region]]] = []
+    group: list[Region] = []
+    group_weight = 0.0
+    for tid, (weight, length) in enumerate(zip(weights, lengths)):
+        if weight < share / 2 or length < 2:
+            group.append((tid, 0, end_of_contig))
+            group_weight += weight
+            if group_weight >= share:
+                parts.append((group_weight, group))
+                group, group_weight = [], 0.0
+            continue
+        pieces = min(max(1, round(weight / share)), length)
+        cuts = [length * i // pieces for i in range(pieces)] + [end_of_contig]
+        parts += [(weight / pieces, [(tid, begin, end)]) for begin, end in zip(cuts[:-1], cuts[1:])]
+    if group:
+        parts.append((group_weight, group))
+    parts.sort(key=lambda part: -part[0])  # stable: equal parts stay in file order
+    return [[(no_coordinate, 0, 0)]] + [regions for _, regions in parts]
+
+
+def _count_regions(extension, alignments, new_totals, n_readers: int, path, reference, progress) -> _Totals:
+    """Read ``alignments`` (an indexed BAM/CRAM) in parts by region with ``n_readers`` threads, each with
+    its own open file, index and arrays; the arrays are summed at the end."""
+    references, lengths = alignments.references, alignments.lengths
+    indexed = np.zeros(len(references), dtype=np.int64)
+    unplaced = extension.index_records(alignments, indexed)  # -1: the index keeps no counts (CRAM's)
+    expected = int(indexed.sum()) + unplaced if unplaced >= 0 else 0
+    weights = indexed.tolist() if expected else _crai_weights(path, len(references)) if alignments.is_cram else None
+    parts = plan_parts(weights if weights and sum(weights) else list(lengths), lengths,
+                       PARTS_PER_READER * n_readers, extension.NO_COORDINATE, extension.END_OF_CONTIG)
+    with contextlib.ExitStack() as files:
+        readers = [extension.Reader(alignments)]
+        for _ in range(n_readers - 1):
+            readers.append(extension.Reader(files.enter_context(reading_alignments(path, reference))))
+        for reader in readers:
+            files.callback(reader.close)  # the iterators go before their files
+        tallies = [new_totals() for _ in readers]
+        failure = _read_parts(readers, tallies, parts, progress, expected)
+    if failure is not None:
+        reader, (tid, begin, end), status = failure
+        where = "unplaced reads" if tid < 0 else f"{references[tid]}:{begin + 1}-" + (
+            str(end) if end < extension.END_OF_CONTIG else "end")
+        if status == extension.UNSORTED:
+            raise _unsorted_error(path, references, reader)
+        if status is None:
+            raise InputError(f"{path}: its index cannot be queried for {where}; rebuild it with "
+                             "'samtools index', or count with --threads 0")
+        raise read_error(alignments, path, reference, f"in {where} (htslib status {status})")
+    totals = tallies[0]
+    for other in tallies[1:]:
+        totals.add(other)
+    if expected and int(totals.outcomes[0]) != expected:
+        log.warning("%s: its index counts %s records but %s were read through it (an index older than the file?); "
+                    "counting again from start to end (rebuild the index with 'samtools index')",
+                    path, f"{expected:,}", f"{int(totals.outcomes[0]):,}")
+        with reading_alignments(path, reference, n_readers - 1) as pooled:
+            return _count_sequentially(extension, pooled, new_totals(), path, reference, progress)
+    return totals
+
+
+def _crai_weights(path, n_contigs: int) -> list[int] | None:
+    """Compressed bytes per contig by the .crai beside a CRAM (gzipped lines: contig, start, span, container
+    offset, slice offset, slice size), to weigh the parts; None if there is none or it cannot be read."""
+    for crai in (Path(f"{path}.crai"), Path(path).with_suffix(".crai")):
+        if crai.is_file():
+            break
+    else:
+        return None
+    weights = [0] * n_contigs
+    try:
+        with gzip.open(crai, "rt") as handle:
+            for line in handle:
+                fields = line.split("\t")
+                if 0 <= int(fields[0]) < n_contigs:
+                    weights[int(fields[0])] += int(fields[5])
+    except (OSError, EOFError, ValueError, IndexError) as error:  # the index itself is htslib's to judge
+        log.debug("%s: cannot weigh the parts by %s (%s); using contig lengths", path, crai, error)
+        return None
+    return weights
+
+
+def _read_parts(readers, tallies: list[_Totals], parts: list[list[Region]], progress, expected: int):
+    """Run one thread per reader over the shared queue of parts. Returns None, or the first failure as
+    (reader, region, htslib status or UNSORTED, or None when the index could not be queried).
+
+    The calling thread waits, reporting progress; on Ctrl-C (or any exception, from it or a reading
+    thread) it tells the threads to stop, which they do between chunks, and waits for them.
+    """
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for part in parts:
+        pending.put(part)
+    stop = threading.Event()
+    failures: list = []
+    done = [0]
+
+    def work(reader, totals: _Totals) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    part = pending.get_nowait()
+                except queue.Empty:
+                    return
+                for region in part:
+                    if reader.query(*region) < 0:
+                        failures.append((reader, region, None))
+                        stop.set()
+                        return
+                    while (status := reader.read(totals.tally, CHUNK_RECORDS)) > 0:
+                        if stop.is_set():
+                            return
+                    if status < 0:
+                        failures.append((reader, region, status))
+                        stop.set()
+                        return
+                done[0] += 1
+        except BaseException as error:  # a bug: re-raised in the calling thread, traceback and all
+            failures.append(error)
+            stop.set()
+
+    threads = [threading.Thread(target=work, args=(reader, totals), name=f"her2cnv-count-{i}", daemon=True)
+               for i, (reader, totals) in enumerate(zip(readers, tallies))]
+    try:
+        for thread in threads:
+            thread.start()
+        if progress is not None:
+            progress(0.0)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(PROGRESS_SECONDS)
+                if progress is not None and thread.is_alive():
+                    seen = sum(int(totals.outcomes[0]) for totals in tallies)
+                    progress(min(1.0, seen / expected) if expected else done[0] / len(parts))
+    except BaseException:
+        stop.set()
+        for thread in threads:
+            while thread.ident is not None and thread.is_alive():  # their files are closed once they are done
+                try:
+                    thread.join()
+                except KeyboardInterrupt:  # a second Ctrl-C: they stop within a chunk anyway
+                    pass
+        raise
+    for failure in failures:
+        if isinstance(failure, BaseException):
+            raise failure
+    return failures[0] if failures else None
 
 
 def _check_chr17(references, lengths, assembly_lengths: dict[str, int], assembly: str, path) -> None:

@@ -56,10 +56,10 @@ rule count:
         mem_mb=500,
     params:
         options=config["count_options"],
-        decompression=lambda wildcards, threads: threads - 1,
+        extra_threads=lambda wildcards, threads: threads - 1,
     shell:
         "her2cnv count {input.bam} --bins {input.bins} --sample {wildcards.sample} "
-        "--reference {input.reference} --threads {params.decompression} {params.options} -o {output} --quiet 2> {log}"
+        "--reference {input.reference} --threads {params.extra_threads} {params.options} -o {output} --quiet 2> {log}"
 
 
 rule pon:

@@ -2,12 +2,18 @@
 
 BAMs are built at test time from SAM text: ``tests/data/edge_cases.sam`` (each
 record a named case) and a seeded random SAM that mixes every flag, MAPQ and
-fragment length the filters look at. The last tests hold ``count``'s start-up
-to what it needs: no pandas, whose tables io.table_text and io.read_columns write and read.
+fragment length the filters look at. Each comparison runs the one pass
+(``threads=0``) and the readers over regions (``threads`` 1 and 3, the files
+indexed), with parts made small so that many reads straddle part boundaries.
+The last tests hold ``count``'s start-up to what it needs: no pandas, whose
+tables io.table_text and io.read_columns write and read.
 """
+import logging
 import re
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +21,51 @@ import pandas as pd
 import pysam
 import pytest
 
+import her2cnv.counts
 from her2cnv import io
 from her2cnv.bins import canonical_contig
-from her2cnv.counts import NO_MAXIMUM, CountFilters, count_bam
+from her2cnv.cli import main
+from her2cnv.counts import NO_MAXIMUM, CountFilters, count_bam, plan_parts
 from her2cnv.errors import InputError
 from her2cnv.types import COUNT_OUTCOMES, Bins
 
 DATA = Path(__file__).parent / "data"
 CONTIGS = {"chr1": 12000, "chr2": 11000, "chr3": 5000, "chr4": 8000}
+THREADS = [0, 1, 3]  # the one pass; readers over regions (2 and 4 of them)
+# Records that span many parts (each must be counted once, by the part holding its start), and records
+# past a contig's stated length (chr1 12,000 bp, chr2 11,000 bp), counted outside the bins.
+REGION_EDGES = [
+    ("spans_chr1", 0, "chr1", 1, 60, "11000M", "*", 0, 0),
+    ("spans_chr2_mapq5", 0, "chr2", 11, 5, "10000M", "*", 0, 0),
+    ("beyond_single", 0, "chr1", 12101, 60, "50M", "*", 0, 0),
+    ("beyond_pair", 99, "chr2", 11201, 60, "50M", "=", 11301, 150),
+    ("beyond_pair", 147, "chr2", 11301, 60, "50M", "=", 11201, -150),
+    ("beyond_unmapped", 69, "chr2", 11401, 0, "*", "=", 11401, 0),
+]
+
+
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch, caplog, request):
+    """Many small parts (64 per reading thread): a few hundred bases each, so reads cross their boundaries;
+    and readers as asked for, whatever the cores of the machine running the tests.
+
+    The readers over regions must stand on their own: a BAM's record total is checked against its index,
+    and a mismatch means a second, sequential pass, which would hide a wrong result; only the test of that
+    check may see one.
+    """
+    monkeypatch.setattr(her2cnv.counts, "PARTS_PER_READER", 64)
+    monkeypatch.setattr(her2cnv.counts, "available_cores", lambda: 8)  # as many readers as asked for, anywhere
+    yield
+    if request.node.name != "test_an_index_that_counts_other_records_means_a_second_pass":
+        assert not [r for r in caplog.get_records("call") if "counting again from start to end" in r.getMessage()]
+
+
+def assert_same_result(result, expected):
+    """Counts, short counts, every outcome and the fragment-length histogram all equal."""
+    np.testing.assert_array_equal(result.count, expected.count)
+    np.testing.assert_array_equal(result.short_count, expected.short_count)
+    assert result.outcomes == expected.outcomes
+    np.testing.assert_array_equal(result.fragment_length_histogram, expected.fragment_length_histogram)
 
 
 def make_bins(prefix="chr"):
@@ -120,8 +163,9 @@ def slow_count(path, bins: Bins, filters: CountFilters):
     return counts, short, histogram
 
 
-def test_edge_cases_land_in_the_expected_bins(edge_bam):
-    result = count_bam(edge_bam, make_bins())
+@pytest.mark.parametrize("threads", THREADS)
+def test_edge_cases_land_in_the_expected_bins(edge_bam, threads):
+    result = count_bam(edge_bam, make_bins(), threads=threads)
     bins = make_bins()
     got = {bins.describe(i): int(c) for i, c in enumerate(result.count) if c}
     assert got == {
@@ -166,14 +210,17 @@ def test_mapq_boundary(edge_bam):
     CountFilters(min_mapq=21, exclude_flags=0x904, short_min=100, short_max=200),
     CountFilters(min_length=151, max_length=NO_MAXIMUM),
 ], ids=["defaults", "no-filters", "window-90-150", "keep-dups-mapq21", "window-151-"])
-def test_matches_the_slow_path(random_bam, filters):
+@pytest.mark.parametrize("threads", THREADS)
+def test_matches_the_slow_path(random_bam, filters, threads):
     bins = make_bins()
-    result = count_bam(random_bam, bins, filters)
+    result = count_bam(random_bam, bins, filters, threads=threads)
     counts, short, histogram = slow_count(random_bam, bins, filters)
     assert result.count.sum() > 200  # the comparison is not vacuous
     np.testing.assert_array_equal(result.count, counts)
     np.testing.assert_array_equal(result.short_count, short)
     np.testing.assert_array_equal(result.fragment_length_histogram, histogram)
+    if threads:
+        assert_same_result(result, count_bam(random_bam, bins, filters))
 
 
 def test_total_agrees_with_samtools_view(random_bam):
@@ -192,22 +239,145 @@ def test_chr_prefix_differences_are_tolerated(random_bam):
     np.testing.assert_array_equal(with_prefix.count, without_prefix.count)
 
 
-def test_threads_do_not_change_counts(random_bam):
-    np.testing.assert_array_equal(count_bam(random_bam, make_bins(), threads=3).count,
-                                  count_bam(random_bam, make_bins()).count)
+@pytest.fixture(scope="module")
+def region_edges(tmp_path_factory):
+    """edge_cases.sam plus REGION_EDGES, as a BAM indexed with a .bai, the same BAM with a .csi and without
+    an index, and an indexed CRAM (.crai) with its reference. Between them: reads straddling part boundaries, unplaced unmapped
+    reads, placed unmapped mates, reads on a contig the bins lack (chr3), an empty binned contig (chr4),
+    and records past a contig's stated length."""
+    directory = tmp_path_factory.mktemp("region_edges")
+    text = (DATA / "edge_cases.sam").read_text()
+    sam = directory / "edges.sam"
+    sam.write_text(text + "".join("\t".join(map(str, row)) + "\t*\t*\n" for row in REGION_EDGES))
+    bam = sam_to_bam(sam, directory / "edges.bam")
+    unindexed = directory / "unindexed.bam"
+    shutil.copy(bam, unindexed)
+    csi = directory / "csi.bam"
+    shutil.copy(bam, csi)
+    pysam.index("-c", str(csi))
+    reference = write_reference(directory / "ref.fa")
+    cram = directory / "edges.cram"
+    pysam.view("-C", "-T", str(reference), "-o", str(cram), str(bam), catch_stdout=False)
+    pysam.index(str(cram))
+    return {"bam": bam, "csi": csi, "unindexed": unindexed, "cram": cram, "reference": reference}
+
+
+def write_reference(path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    with open(path, "w") as handle:
+        for contig, length in CONTIGS.items():
+            handle.write(f">{contig}\n{''.join(rng.choice(list('ACGT'), length))}\n")
+    pysam.faidx(str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["bam", "csi", "unindexed", "cram"])
+@pytest.mark.parametrize("filters", [CountFilters(), CountFilters(min_mapq=0, exclude_flags=0)],
+                         ids=["defaults", "no-filters"])
+def test_threads_give_the_one_pass_result(region_edges, kind, filters, monkeypatch):
+    path, reference = region_edges[kind], region_edges["reference"] if kind == "cram" else None
+    regions = []  # whether the readers over regions ran
+    original = her2cnv.counts._count_regions
+    monkeypatch.setattr(her2cnv.counts, "_count_regions", lambda *a, **k: regions.append(1) or original(*a, **k))
+    one_pass = count_bam(path, make_bins(), filters, reference=reference)
+    assert one_pass.outcomes["records_seen"] == 41 + len(REGION_EDGES) and not regions
+    if filters.exclude_flags == 0:  # the records past the contigs' ends reach the bins' test
+        assert one_pass.outcomes["outside_bins"] == 3 + 2  # edge_cases.sam's 3, beyond_single and beyond_pair
+    for threads in THREADS[1:]:
+        assert_same_result(count_bam(path, make_bins(), filters, reference=reference, threads=threads), one_pass)
+    assert len(regions) == (0 if kind == "unindexed" else len(THREADS) - 1)
+
+
+def test_without_an_index_threads_decompress_and_say_so(region_edges, caplog):
+    with caplog.at_level(logging.INFO, logger="her2cnv.counts"):
+        count_bam(region_edges["unindexed"], make_bins(), threads=2)
+    assert "no index (.bai/.csi/.crai): reading with 2 BGZF decompression thread(s)" in caplog.text
+
+
+def test_count_tables_differ_between_threads_only_in_provenance(region_edges, tmp_path):
+    bins = tmp_path / "bins.tsv"
+    io.write_bins(bins, make_bins(), {})
+    tables = []
+    for threads in THREADS:
+        output = tmp_path / f"threads{threads}.tsv"
+        assert main(["count", str(region_edges["bam"]), "--bins", str(bins), "-o", str(output),
+                     "--threads", str(threads), "--quiet"]) == 0
+        lines = output.read_text().splitlines(keepends=True)
+        assert sum(line.startswith("#provenance=") for line in lines) == 1
+        assert f'"threads":{threads},' in next(line for line in lines if line.startswith("#provenance="))
+        tables.append([line for line in lines if not line.startswith("#provenance=")])
+    assert tables[0] == tables[1] == tables[2]
+
+
+def test_parts_cover_every_contig_to_its_end():
+    end, unplaced = 1 << 62, -2
+    weights, lengths = [1000, 0, 10, 3000, 5, 0], [10_000, 500, 300, 20_000, 1, 7]
+    parts = plan_parts(weights, lengths, 8, unplaced, end)
+    assert parts[0] == [(unplaced, 0, 0)]
+    regions = sorted(region for part in parts[1:] for region in part)
+    for tid, length in enumerate(lengths):  # each contig tiled from 0 to the end, without gaps or overlaps
+        ranges = [(begin, stop) for t, begin, stop in regions if t == tid]
+        assert ranges[0][0] == 0 and ranges[-1][1] == end
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert len([r for r in regions if r[0] == 3]) == 6  # 3000 of 4015 records, ~500 a part
+    assert [r for r in regions if r[0] == 3][1] == (3, 20_000 // 6, 20_000 * 2 // 6)  # equal lengths
+    assert len(parts) - 1 == 6 + 2 + 1  # tid 3 in six; tid 0 in two; the light ones grouped in one
+    assert plan_parts([0, 0], [100, 200], 4, unplaced, end)[1:] == [[(0, 0, end), (1, 0, end)]]
+
+
+def test_cram_parts_are_weighed_by_the_crai(region_edges, tmp_path):
+    weights = her2cnv.counts._crai_weights(region_edges["cram"], len(CONTIGS))
+    assert weights[0] > weights[2] > 0 and weights[1] > 0 and weights[3] == 0  # chr4 holds no reads
+    assert her2cnv.counts._crai_weights(tmp_path / "none.cram", len(CONTIGS)) is None
+
+
+def test_corrupt_indexed_bam_is_refused_with_threads(random_bam, tmp_path):
+    data = bytearray(random_bam.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 200):  # mid-file: the CRC32 or the block header must catch it
+        data[i] ^= 0x5A
+    corrupt = tmp_path / "corrupt.bam"
+    corrupt.write_bytes(bytes(data))
+    shutil.copy(f"{random_bam}.bai", f"{corrupt}.bai")
+    for threads in THREADS[1:]:
+        with pytest.raises(InputError, match=r"^.*corrupt\.bam: read error in chr\w+:\d+-(\d+|end) "
+                                             r"\(htslib status -\d+\): the file is truncated or corrupt$"):
+            count_bam(corrupt, make_bins(), threads=threads)
+
+
+def test_an_index_that_counts_other_records_means_a_second_pass(random_bam, monkeypatch, caplog):
+    extension = her2cnv.counts._extension()
+    original = extension.index_records
+    monkeypatch.setattr(extension, "index_records", lambda bam, records: original(bam, records) + 1)
+    with caplog.at_level(logging.WARNING, logger="her2cnv.counts"):
+        result = count_bam(random_bam, make_bins(), threads=1)
+    assert "its index counts 9,576 records but 9,575 were read through it" in caplog.text
+    monkeypatch.undo()
+    assert_same_result(result, count_bam(random_bam, make_bins()))
+
+
+def test_an_interrupt_stops_the_reading_threads(random_bam, monkeypatch):
+    monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 50)
+    calls = []
+
+    def interrupt(fraction):
+        calls.append(fraction)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        count_bam(random_bam, make_bins(), threads=3, progress=interrupt)
+    assert calls == [0.0]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("her2cnv-count-")]
 
 
 def test_cram_round_trip(random_bam, tmp_path):
-    reference = tmp_path / "ref.fa"
-    rng = np.random.default_rng(3)
-    with open(reference, "w") as handle:
-        for contig, length in CONTIGS.items():
-            handle.write(f">{contig}\n{''.join(rng.choice(list('ACGT'), length))}\n")
-    pysam.faidx(str(reference))
+    reference = write_reference(tmp_path / "ref.fa")
     cram = tmp_path / "random.cram"
     pysam.view("-C", "-T", str(reference), "-o", str(cram), str(random_bam), catch_stdout=False)
-    np.testing.assert_array_equal(count_bam(cram, make_bins(), reference=reference).count,
-                                  count_bam(random_bam, make_bins()).count)
+    from_bam = count_bam(random_bam, make_bins())
+    for threads in THREADS:  # threads 1 and 3 with the .crai: 128 and 256 parts, boundaries at many reads
+        assert_same_result(count_bam(cram, make_bins(), reference=reference, threads=threads), from_bam)
+        if threads == 0:
+            pysam.index(str(cram))
     with pytest.raises(InputError, match="CRAM file; give the reference"):
         count_bam(cram, make_bins())
 

@@ -184,6 +184,17 @@ def case_bam_corrupt_block(c: Context):
     return c.count(c.write("corrupt.bam", bytes(data)), phrase="truncated or corrupt")
 
 
+def case_bam_corrupt_block_read_by_threads(c: Context):
+    """The same corruption in an indexed BAM, read by threads over regions: the same one-line error."""
+    data = bytearray(c.bam_bytes())
+    start, end = bgzf_blocks(bytes(data))[len(bgzf_blocks(bytes(data))) // 2]
+    for i in range(start + 40, min(end - 10, start + 240)):
+        data[i] ^= 0x5A
+    bam = c.write("corrupt_indexed.bam", bytes(data))
+    shutil.copy(f"{c.cohort.normals[0]}.bai", f"{bam}.bai")
+    return c.count(bam, "--threads", "2", phrase="truncated or corrupt")
+
+
 def case_bam_is_not_a_bam(c: Context):
     return c.count(c.write("text.bam", "this is not a BAM\n" * 10), phrase="cannot read as BAM/CRAM/SAM")
 
@@ -333,6 +344,21 @@ def case_interrupt_mid_count(c: Context):
     c.monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 5_000)
     c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: InterruptingBar())
     return c.count(c.cohort.normals[0], status=130, names="her2cnv: error:", phrase="interrupted")
+
+
+def case_interrupt_mid_count_with_threads(c: Context):
+    """Ctrl-C while threads read an indexed BAM by region (the first progress report comes once they run)."""
+    class InterruptingBar:
+        def __call__(self, fraction):
+            raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    assert Path(f"{c.cohort.normals[0]}.bai").exists()
+    c.monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 5_000)
+    c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: InterruptingBar())
+    return c.count(c.cohort.normals[0], "--threads", "2", status=130, names="her2cnv: error:", phrase="interrupted")
 
 
 def case_interrupt_while_writing(c: Context):
@@ -537,6 +563,11 @@ def case_thresholds_unknown_key(c: Context):
 def case_thresholds_not_a_number(c: Context):
     thresholds = c.write("thresholds.toml", "min_z_score = \"high\"\n")
     return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="must be a number")
+
+
+def case_thresholds_detection_probability_out_of_range(c: Context):
+    thresholds = c.write("thresholds.toml", "[call]\ndetection_probability = 1.0\n")
+    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="detection_probability must be")
 
 
 def case_thresholds_not_toml(c: Context):

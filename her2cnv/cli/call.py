@@ -35,7 +35,8 @@ def add_parser(subparsers, common):
     runner.add_argument("--sample", help="sample name (default: the @RG SM tag, else the file name)")
     runner.add_argument("--reference", help="reference FASTA (required for CRAM)")
     runner.add_argument("--threads", type=int, default=0,
-                        help="BGZF decompression threads added to the reading thread (default %(default)s)")
+                        help="extra reading threads for the count, as 'her2cnv count --threads' "
+                             "(default %(default)s)")
     _add_call_options(runner)
     runner.set_defaults(handler=run_bam)
 

@@ -26,8 +26,12 @@ def add_parser(subparsers, common):
                         help="count only fragments in this length window, e.g. 90-150 (default: all lengths)")
     parser.add_argument("--short-length", metavar="MIN-MAX", default="90-150",
                         help="window for the short-fragment channel (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="BGZF decompression threads added to the reading thread (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="extra reading threads (default %(default)s): an indexed BAM/CRAM is read by N + 1 "
+                             "threads (at most one per core) over regions of the genome, each inflating its own "
+                             "blocks; without an index, "
+                             "N BGZF decompression threads help the one reader, which gains less (README, "
+                             "'How counting works'). The counts are the same for every N")
     parser.set_defaults(handler=run)
 
 
