@@ -17,8 +17,8 @@ import pytest
 
 from her2cnv.cli import main
 
-COMMANDS = ("simulate_reference", "simulate_sample", "bins", "count", "count_gz", "pon", "normalize", "call", "run",
-            "dilute")
+COMMANDS = ("simulate_reference", "simulate_sample", "simulate_counts", "bins", "count", "count_gz", "count_threads",
+            "pon", "normalize", "call", "run", "dilute")
 
 
 def commands(cohort, out: Path) -> dict[str, list]:
@@ -27,9 +27,14 @@ def commands(cohort, out: Path) -> dict[str, list]:
         "simulate_reference": ["simulate", "reference", "-o", out / "ref.fa", "--scale", 0.05, "--seed", 5],
         "simulate_sample": ["simulate", "sample", "--reference", cohort.reference, "-o", out / "T.bam",
                             "--seed", 7, "--sample", "T", "--tumor-fraction", 0.3, "--depth", 0.1],
+        "simulate_counts": ["simulate", "sample", "--reference", cohort.reference, "--bins", cohort.bins,
+                            "-o", out / "T.counts.tsv", "--seed", 7, "--sample", "T", "--tumor-fraction", 0.3,
+                            "--depth", 0.1],
         "bins": ["bins", "--fasta", cohort.reference, "-o", out / "bins.tsv"],
         "count": ["count", cohort.normals[0], "--bins", cohort.bins, "-o", out / "N0.counts.tsv"],
         "count_gz": ["count", cohort.normals[0], "--bins", cohort.bins, "-o", out / "N0.counts.tsv.gz"],
+        "count_threads": ["count", cohort.normals[0], "--bins", cohort.bins, "-o", out / "N0.counts.tsv",
+                          "--threads", 2],
         "pon": ["pon", *cohort.normal_counts, "-o", out / "pon.npz"],
         "normalize": ["normalize", cohort.plasma_counts, "--pon", cohort.pon, "-o", out / "S.ratios.tsv"],
         "call": ["call", cohort.plasma_counts, "--pon", cohort.pon, "-o", out / "calls"],
