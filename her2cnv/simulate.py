@@ -84,7 +84,8 @@ SEQUENCE, GAPS, LOW_MAPPABILITY, EFFICIENCY, GC_BIAS, FRAGMENTS, UNMAPPED = rang
 
 F_PAIRED, F_PROPER, F_UNMAPPED, F_MATE_UNMAPPED = 0x1, 0x2, 0x4, 0x8
 F_REVERSE, F_MATE_REVERSE, F_READ1, F_READ2, F_DUPLICATE = 0x10, 0x20, 0x40, 0x80, 0x400
-NOT_PRIMARY = 0x100 | 0x800  # secondary, supplementary
+F_SECONDARY, F_QC_FAIL, F_SUPPLEMENTARY = 0x100, 0x200, 0x800
+NOT_PRIMARY = F_SECONDARY | F_SUPPLEMENTARY
 
 
 def _rng(seed: int, stream: int, contig: str | None = None) -> np.random.Generator:
@@ -620,7 +621,7 @@ def sample_records(model: dict, windows: Windows, design: SampleDesign, gc_bias:
 
 
 class SimulatedCounts:
-    """What ``her2cnv count`` (default filters) would tally from a simulated BAM, tallied from the records directly.
+    """What ``her2cnv count`` would tally from a simulated BAM with ``filters``, tallied from the records directly.
 
     A validation grid of full-size genomes spends most of its time formatting SAM
     text and compressing BAMs only to count them again; ``simulate sample --bins``
@@ -629,15 +630,15 @@ class SimulatedCounts:
     tests/test_simulate.py checks that the result equals counting the BAM.
     """
 
-    FLAG_REASONS = (("unmapped", F_UNMAPPED), ("secondary", 0x100), ("supplementary", 0x800),
-                    ("qc_fail", 0x200), ("duplicate", F_DUPLICATE))
+    FLAG_REASONS = (("unmapped", F_UNMAPPED), ("secondary", F_SECONDARY), ("supplementary", F_SUPPLEMENTARY),
+                    ("qc_fail", F_QC_FAIL), ("duplicate", F_DUPLICATE))
 
     def __init__(self, bins, references: tuple[str, ...], lengths: tuple[int, ...], filters, histogram_length: int,
                  source):
         """``references`` and ``lengths``: the simulated reference's contigs (``source``, named in errors)."""
         from .counts import bin_order_for_contigs
 
-        self.bins, self.filters, self.references = bins, filters, references
+        self.filters, self.references = filters, references
         self.order, self.contig_first_bin = bin_order_for_contigs(bins, references, lengths, source)
         self.starts, self.ends = bins.start[self.order], bins.end[self.order]
         self.counts = np.zeros(len(bins), dtype=np.int64)
