@@ -7,7 +7,8 @@ chr17q arm gain x seed) one sample is simulated with ``her2cnv simulate sample
 BAM without writing the BAM (tests/test_simulate.py checks the two are equal), and
 called with ``her2cnv call`` against a panel of normals built from normals simulated
 at the same depth; the call is compared with the truth. The contigs are full-size
-(``--scale 1``), so tumour-fraction fits see as many reads per arm as in real data. Two worker processes run samples in parallel, each calling the CLI
+(``--scale 1``), so tumour-fraction fits see as many reads per arm as in real data.
+Two worker processes run samples in parallel, each calling the CLI
 in-process through ``her2cnv.cli.main``.
 
 Every tumour in the main grid carries the colorectal background events of
