@@ -7,22 +7,32 @@ Stages, one module each, in the order data flows: ``bins`` (where to count),
 (HTML). ``io`` reads and writes every file; ``cli`` is a thin layer on top;
 ``simulate`` makes data with a known truth.
 """
-from .bins import detect_assembly, genome_layout, make_bins, target_layout
-from .call import analyse, call_erbb2, classify
-from .counts import CountFilters, count_bam
-from .errors import Her2CnvError, InputError
-from .monitor import track_patient
-from .normalize import log2_ratios
-from .pon import build_panel
-from .purity import fit_tumor_fraction
-from .report import render_patient_report, render_sample_report
-from .segment import segment_profile
-from .types import Assembly, Bins, Erbb2Call, FragmentCounts, Panel, Profile, Segments, Thresholds
+import importlib
+
 from .version import __version__
 
-__all__ = [
-    "Assembly", "Bins", "CountFilters", "Erbb2Call", "FragmentCounts", "Her2CnvError", "InputError", "Panel",
-    "Profile", "Segments", "Thresholds", "__version__", "analyse", "build_panel", "call_erbb2", "classify",
-    "count_bam", "detect_assembly", "fit_tumor_fraction", "genome_layout", "log2_ratios", "make_bins",
-    "render_patient_report", "render_sample_report", "segment_profile", "target_layout", "track_patient",
-]
+# The public names and the stage module of each. They are imported on first use (PEP 562), so that
+# 'her2cnv count' loads only what counting needs, not the caller, the plots' helpers and the rest:
+# ~50 ms of a 3.7 s single-threaded count, where the target leaves 5% over decompression.
+_PUBLIC = {
+    "detect_assembly": "bins", "genome_layout": "bins", "make_bins": "bins", "target_layout": "bins",
+    "analyse": "call", "call_erbb2": "call", "classify": "call",
+    "CountFilters": "counts", "count_bam": "counts",
+    "Her2CnvError": "errors", "InputError": "errors",
+    "track_patient": "monitor", "log2_ratios": "normalize", "build_panel": "pon",
+    "fit_tumor_fraction": "purity", "render_patient_report": "report", "render_sample_report": "report",
+    "segment_profile": "segment",
+    "Assembly": "types", "Bins": "types", "Erbb2Call": "types", "FragmentCounts": "types", "Panel": "types",
+    "Profile": "types", "Segments": "types", "Thresholds": "types",
+}
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = sorted([*_PUBLIC, "__version__"])
