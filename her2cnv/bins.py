@@ -30,15 +30,30 @@ def canonical_contig(name: str) -> str:
     return "M" if bare.upper() in ("M", "MT") else bare
 
 
+def arm_boundary_per_bin(bins: Bins, assembly: Assembly) -> np.ndarray:
+    """The p/q boundary (centromere) of each bin's contig; 0 for contigs the assembly gives none."""
+    boundary_of = {canonical_contig(c): b for c, b in assembly.arm_boundaries.items()}
+    boundaries = np.zeros(len(bins), dtype=np.int64)
+    for contig in bins.contigs:
+        boundaries[bins.chrom == contig] = boundary_of.get(canonical_contig(contig), 0)
+    return boundaries
+
+
+def arm_index(bins: Bins, assembly: Assembly) -> np.ndarray:
+    """1 for bins on a q arm (starting at or after the centromere), 0 for the p arm: segmentation never
+    joins the two arms (see ``segment.segment_profile``)."""
+    return (bins.start >= arm_boundary_per_bin(bins, assembly)).astype(np.int8)
+
+
 def arm_masks(bins: Bins, selection: np.ndarray, assembly: Assembly) -> list[np.ndarray]:
     """The selected genome bins (not fine locus bins) of each chromosome arm, p then q, in contig order;
-    arms with no selected bin are left out. The arms are the units of the tumour-fraction model's events."""
-    boundary_of = {canonical_contig(c): b for c, b in assembly.arm_boundaries.items()}
+    arms with no selected bin are left out (so are bins across the boundary). The arms are the units of
+    the tumour-fraction model's events."""
+    boundary = arm_boundary_per_bin(bins, assembly)
     genome = selection & (bins.kind != "locus")
     arms = []
     for contig in bins.contigs:
         on = genome & (bins.chrom == contig)
-        boundary = boundary_of.get(canonical_contig(contig), 0)
         arms += [arm for arm in (on & (bins.end <= boundary), on & (bins.start >= boundary)) if arm.any()]
     return arms
 

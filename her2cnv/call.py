@@ -21,7 +21,7 @@ from statistics import NormalDist
 import numpy as np
 
 from . import normalize, purity
-from .bins import canonical_contig
+from .bins import arm_index, canonical_contig
 from .segment import neighbour_overdispersion, segment_profile
 from .types import Assembly, Bins, Erbb2Call, Panel, Profile, Segments, Thresholds
 
@@ -282,7 +282,7 @@ def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, ou
             thresholds: Thresholds, external_tumor_fraction: float | None = None):
     """Normalise, segment, fit the tumour fraction and call ERBB2: (call, tumour-fraction fit, profile, segments)."""
     profile = normalize.log2_ratios(counts, panel, bins)
-    segments = segment_profile(profile.log2_ratio, profile.weight, bins.chrom)
+    segments = segment_profile(profile.log2_ratio, profile.weight, bins.chrom, arm=arm_index(bins, assembly))
     error = purity.model_error(panel, thresholds)
     if external_tumor_fraction is None:
         fit = purity.fit_tumor_fraction(segments, bins, panel.usable, profile.noise, assembly, thresholds, error)

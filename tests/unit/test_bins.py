@@ -4,6 +4,7 @@ import pytest
 
 from her2cnv import bins, io
 from her2cnv.errors import InputError
+from her2cnv.types import Bins
 
 GRCH38 = io.load_assembly("GRCh38")
 GRCH37 = io.load_assembly("GRCh37")
@@ -30,6 +31,19 @@ def test_genome_layout_tiles_contigs_and_puts_fine_bins_over_the_locus():
     assert start[locus].min() == 39_300_000 and end[locus].max() == 40_600_000
     assert np.all(end[locus] - start[locus] == 10_000)
     assert locus.sum() == 130
+
+
+def test_arm_index_puts_bins_from_the_centromere_on_the_q_arm():
+    lengths = {"chr17": 83_257_441, "chr8": 145_138_636, "chrUn_x": 500_000}
+    chrom, start, end, kind = bins.genome_layout(lengths, GRCH38, ["chr8", "chr17", "chrUn_x"])
+    layout = Bins(chrom=chrom, start=start, end=end, kind=kind, gene=np.full(len(chrom), ""),
+                       gc=np.full(len(chrom), 0.4), n_fraction=np.zeros(len(chrom)), assembly="GRCh38")
+    arm = bins.arm_index(layout, GRCH38)
+    for contig, centromere in (("chr17", 25_100_000), ("chr8", 45_200_000)):  # GRCh38 p/q boundaries
+        on = chrom == contig
+        assert np.array_equal(arm[on] == 1, start[on] >= centromere)
+    assert np.all(arm[chrom == "chrUn_x"] == 1)  # no centromere known: one arm
+    assert np.all(arm[kind == "locus"] == 1)  # the 17q12 fine bins lie on 17q
 
 
 def test_gene_labels_follow_the_reference_coordinates():

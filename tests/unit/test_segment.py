@@ -200,3 +200,41 @@ def test_bad_inputs_are_rejected_with_the_bin_named():
         segment.segment_profile(np.zeros(4), np.ones(3), np.full(4, "chr1"))
     masked_with_no_weight = segment.segment_profile(np.array([np.nan, 0.0]), np.array([0.0, 1.0]), np.full(2, "chr1"))
     assert masked_with_no_weight.n_bins.tolist() == [1]
+
+
+def test_arms_are_segmented_apart_so_a_small_arm_level_step_gets_its_own_segment():
+    """A +0.015 log2 q-arm gain (a single-copy arm gain at 3% tumour fraction) over 1,000 bins of SD 0.08:
+    too small for PELT to pay for a change point, but with arms given the centromere is a boundary."""
+    rng = np.random.default_rng(11)
+    x, w = noise(rng, np.full(1600, 0.08))
+    x[600:] += 0.015
+    x[590:600] = np.nan  # masked bins before the centromere stay with the p arm
+    chrom, arm = np.full(1600, "chr8"), np.r_[np.zeros(600, np.int8), np.ones(1000, np.int8)]
+    assert len(segment.segment_profile(x, w, chrom)) == 1
+    segments = segment.segment_profile(x, w, chrom, arm=arm)
+    assert_tiles(segments, chrom)
+    assert segments.first_bin.tolist() == [0, 600] and segments.n_bins.tolist() == [590, 1000]
+    assert segments.chrom.tolist() == ["chr8", "chr8"]  # contigs, not arm labels
+    q_level = np.average(x[600:], weights=w[600:])
+    assert segments.log2_ratio[1] == pytest.approx(q_level)
+    assert segments.log2_ratio[1] - segments.log2_ratio[0] == pytest.approx(0.015, abs=0.01)
+    # each arm still finds its own change points; no segment crosses the centromere
+    x[1200:1300] += 0.5
+    segments = segment.segment_profile(x, w, chrom, arm=arm)
+    assert segments.first_bin.tolist() == [0, 600, 1200, 1300]
+
+
+def test_an_arm_with_no_unmasked_bins_is_one_empty_segment():
+    rng = np.random.default_rng(12)
+    x, w = noise(rng, np.full(300, 0.1))
+    x[:100] = np.nan  # an acrocentric p arm: all N
+    arm = np.r_[np.zeros(100, np.int8), np.ones(200, np.int8)]
+    segments = segment.segment_profile(x, w, np.full(300, "chr13"), arm=arm)
+    assert segments.first_bin.tolist() == [0, 100] and segments.n_bins.tolist() == [0, 200]
+    assert np.isnan(segments.log2_ratio[0])
+
+
+def test_arm_labels_must_cover_every_bin():
+    x, w = noise(np.random.default_rng(13), np.full(50, 0.1))
+    with pytest.raises(InputError, match="one value per bin"):
+        segment.segment_profile(x, w, np.full(50, "chr1"), arm=np.zeros(49, np.int8))
