@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Does the tumour-fraction detection threshold hold on a whole genome? Null and power on 22 autosomes.
+
+``her2cnv call`` reports the tumour fraction (TF) as detected when the copy-number fit improves
+on an all-diploid genome by at least ``min_fit_improvement`` (reference/thresholds.toml), a value
+calibrated on the six-contig genome of benchmarks/validate_call.py. A whole genome has more
+segments, so more chances for noise to improve the fit of a tumour-free sample. This script
+simulates chr1-chr22 at GRCh38 length (``--scale 1``) as low-pass WGS at 0.5x and calls:
+
+- the null: 40 tumour-free samples (TF 0 with ``--preset crc_typical``: the events are given,
+  but there is no tumour DNA in the plasma), against a panel of 15 normals;
+- power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``).
+
+It reports the null distribution of the fit improvement, how many samples pass the threshold,
+the TF estimates and the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate
+reference``, ``bins``, ``simulate sample --bins``, ``pon``, ``call``) in subprocesses, ``--jobs``
+at a time, with fixed seeds. The reference, bins, counts and panel of normals are cached in
+``--work`` (git-ignored) and reused when present; calls are redone every run. After changing the
+simulator or the bins code, delete the work folder.
+
+Usage: python benchmarks/whole_genome_null.py [--jobs 2] [--work DIR] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from validate_call import log, machine_info
+
+REPO = Path(__file__).resolve().parents[1]
+CONTIGS = ",".join(f"chr{i}" for i in range(1, 23))
+REFERENCE_SEED = 7
+DEPTH = 0.5
+TUMOUR = ["crc_typical", "erbb2_focal"]
+# (folder, sample name, number of samples, first seed, tumour fraction, presets, role in the report)
+GROUPS = [("normals", "N{:02d}", 15, 1001, 0.0, ["none"], "Panel of normals"),
+          ("null", "null{:02d}", 40, 2001, 0.0, ["crc_typical"], "Null (no tumour DNA, so its events are absent)"),
+          ("tumour", "tf0.02-r{}", 6, 3001, 0.02, TUMOUR, "Power"),
+          ("tumour", "tf0.05-r{}", 6, 4001, 0.05, TUMOUR, "Power")]
+
+
+def her2cnv(*arguments) -> None:
+    """``her2cnv ARGUMENTS --quiet`` in a subprocess; raise with its message if it fails."""
+    command = ["her2cnv", *map(str, arguments), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+
+
+def make(output: Path, *arguments) -> bool:
+    """``her2cnv ARGUMENTS -o OUTPUT`` unless OUTPUT exists, written under a temporary name and renamed when done."""
+    if output.exists():
+        return False
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name("partial-" + output.name)
+    try:
+        her2cnv(*arguments, "-o", partial)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
+
+
+def samples(work: Path) -> list[dict]:
+    return [{"group": folder, "name": name.format(i), "seed": seed + i - 1, "tf": tf, "presets": presets,
+             "counts": work / folder / f"{name.format(i)}.counts.tsv"}
+            for folder, name, n, seed, tf, presets, _ in GROUPS for i in range(1, n + 1)]
+
+
+def simulate(sample: dict, reference: Path, bins: Path) -> bool:
+    counts = sample["counts"]
+    presets = [x for p in sample["presets"] for x in ("--preset", p)]
+    return make(counts, "simulate", "sample", "--reference", reference, "--bins", bins, "--seed", sample["seed"],
+                "--sample", sample["name"], "--tumor-fraction", f"{sample['tf']:g}", *presets, "--depth", DEPTH,
+                "--truth", counts.with_name(f"{sample['name']}.truth.json"))
+
+
+def call(sample: dict, pon: Path, calls: Path) -> dict:
+    her2cnv("call", sample["counts"], "--pon", pon, "-o", calls, "--no-plots")
+    return json.loads((calls / f"{sample['name']}.call.json").read_text())
+
+
+def in_pool(jobs: int, function, items: list, what: str) -> list:
+    """``function(item)`` for every item, ``jobs`` at a time, in order; a progress line every 10."""
+    results = []
+    with ThreadPoolExecutor(jobs) as pool:
+        for k, result in enumerate(pool.map(function, items), 1):
+            results.append(result)
+            if k % 10 == 0 or k == len(items):
+                log(f"{what}: {k}/{len(items)}")
+    return results
+
+
+def fmt_ci(tf: dict) -> str:
+    if tf["estimate"] is None:
+        return f"< {tf['detection_limit']:.3f} (limit)"
+    return f"{tf['estimate']:.4g} ({tf['ci95'][0]:.4g}–{tf['ci95'][1]:.4g})"
+
+
+def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
+    threshold, reportable = thresholds["min_fit_improvement"], thresholds["min_reportable"]
+    null = [r for r in rows if r["group"] == "null"]
+    null.sort(key=lambda r: r["call"]["tumor_fraction"]["fit_improvement"])
+    imp = [r["call"]["tumor_fraction"]["fit_improvement"] for r in null]
+    p90 = statistics.quantiles(imp, n=10, method="inclusive")[-1]
+    limits = [r["call"]["tumor_fraction"]["detection_limit"] for r in null]
+    status = Counter(r["call"]["erbb2"]["status"] for r in null)
+    md = ["# Tumour-fraction detection on a whole simulated genome", "",
+          f"her2cnv commit `{meta['commit']}`, {meta['date']}; machine: {meta['nproc']} CPUs ({meta['cpu']}), "
+          f"Python {meta['python']}; {meta['jobs']} jobs at a time; wall time {meta['wall']}, "
+          f"{meta['simulated']} samples simulated this run, {meta['called']} called.", "",
+          "Generated by `python benchmarks/whole_genome_null.py`. Question: does `min_fit_improvement` "
+          "(calibrated on the six-contig genome of `benchmarks/validate_call.py`) keep tumour-free samples "
+          "below it on a whole genome, and what does it detect at TF 2% and 5%?", "",
+          "## Design", "",
+          f"- Genome: the 22 autosomes (chr1–chr22) at GRCh38 length (`--scale 1`, reference seed {REFERENCE_SEED}); "
+          f"{meta['genome_gb']:.2f} Gb, {meta['n_bins']} genome bins; low-pass WGS at {DEPTH:g}x.",
+          *(f"- {role}: {n} samples ({name.format(1)}, ...), TF {tf:g}, "
+            + " ".join(f"`--preset {p}`" for p in presets) + f", seeds {seed}–{seed + n - 1}."
+            for _, name, n, seed, tf, presets, role in GROUPS),
+          "- `crc_typical`: +8q, +13, +20q, −18; `erbb2_focal`: ERBB2 at tumour CN 20 over 300 kb "
+          "(simulator defaults).",
+          f"- Threshold (reference/thresholds.toml, `[tumor_fraction]`): TF is detected when the fit improvement is "
+          f">= `min_fit_improvement` = {threshold:g} and the estimate >= `min_reportable` = {reportable:g}; "
+          "`tumor_fraction.fit_improvement` and `.detected` are read from each call.json.", "",
+          "```", f"her2cnv simulate reference -o ref/reference.fa --contigs chr1,...,chr22 --scale 1 "
+          f"--seed {REFERENCE_SEED}", "her2cnv bins --fasta ref/reference.fa -o bins.tsv",
+          "her2cnv simulate sample --reference ref/reference.fa --bins bins.tsv -o NAME.counts.tsv --seed SEED "
+          f"--sample NAME --tumor-fraction TF --preset PRESET... --depth {DEPTH:g} --truth NAME.truth.json",
+          "her2cnv pon normals/*.counts.tsv -o pon.npz",
+          "her2cnv call NAME.counts.tsv --pon pon.npz -o calls --no-plots", "```", "",
+          "## Null (TF 0)", "",
+          f"| n | min | median | 90th pct | max | >= {threshold:g} | TF detected |", "|---|---|---|---|---|---|---|",
+          f"| {len(imp)} | {imp[0]:.2f} | {statistics.median(imp):.2f} | {p90:.2f} | {imp[-1]:.2f} | "
+          f"{sum(x >= threshold for x in imp)} | {sum(r['call']['tumor_fraction']['detected'] for r in null)} |", "",
+          f"Fit improvement; 90th percentile by linear interpolation. The largest null improvement is "
+          f"{imp[-1] / threshold:.0%} of the threshold ({null[-1]['name']}). Detection limit reported: median "
+          f"{statistics.median(limits):.4f} (range {min(limits):.4f}–{max(limits):.4f}). ERBB2 status: "
+          + ", ".join(f"{s} {n}" for s, n in sorted(status.items())) + ".", "",
+          "## Tumour samples", "",
+          "| sample | seed | true TF | fit improvement | TF estimate (95% CI) | TF detected | ERBB2 status | "
+          "ERBB2 measured on | tumour CN (95% CI) |", "|---|---|---|---|---|---|---|---|---|"]
+    tumour = [r for r in rows if r["group"] == "tumour"]
+    for r in tumour:
+        tf, erbb2 = r["call"]["tumor_fraction"], r["call"]["erbb2"]
+        cn = ("–" if erbb2["tumor_copy_number"] is None else f"{erbb2['tumor_copy_number']:.1f} "
+              f"({erbb2['tumor_copy_number_ci95'][0]:.1f}–{erbb2['tumor_copy_number_ci95'][1]:.1f})")
+        md.append(f"| {r['name']} | {r['seed']} | {r['tf']:g} | {tf['fit_improvement']:.2f} | {fmt_ci(tf)} | "
+                  f"{'yes' if tf['detected'] else 'no'} | {erbb2['status']} | {erbb2['measured_on']} | {cn} |")
+    md += ["", "ERBB2 measured on `core`: the amplicon core bins; on `segment`: the segment holding ERBB2 "
+           "(no focal gain found), whose tumour CN is shown."]
+    md += ["", f"| true TF | n | fit improvement median (min–max) | >= {threshold:g} | TF detected | ERBB2 statuses |",
+           "|---|---|---|---|---|---|"]
+    for fraction in sorted({r["tf"] for r in tumour}):
+        chosen = [r for r in tumour if r["tf"] == fraction]
+        values = [r["call"]["tumor_fraction"]["fit_improvement"] for r in chosen]
+        statuses = Counter(r["call"]["erbb2"]["status"] for r in chosen)
+        md.append(f"| {fraction:g} | {len(chosen)} | {statistics.median(values):.2f} ({min(values):.2f}–"
+                  f"{max(values):.2f}) | {sum(x >= threshold for x in values)} | "
+                  f"{sum(r['call']['tumor_fraction']['detected'] for r in chosen)} | "
+                  + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())) + " |")
+    return "\n".join(md) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "whole_genome_null")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "whole_genome_null.md")
+    parser.add_argument("--jobs", type=int, default=2, help="her2cnv processes at a time")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    work = args.work
+    reference, bins, pon, calls = work / "ref" / "reference.fa", work / "bins.tsv", work / "pon.npz", work / "calls"
+    if not Path(f"{reference}.her2cnv.json").exists():  # the sidecar is written last
+        log(f"simulating reference {reference}")
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        her2cnv("simulate", "reference", "-o", reference, "--contigs", CONTIGS, "--scale", 1, "--seed", REFERENCE_SEED)
+    if make(bins, "bins", "--fasta", reference):
+        log(f"made {bins}")
+    todo = samples(work)
+    log(f"{len(todo)} samples, {sum(not s['counts'].exists() for s in todo)} to simulate")
+    simulated = in_pool(args.jobs, lambda s: simulate(s, reference, bins), todo, "simulated")
+    if make(pon, "pon", *(s["counts"] for s in todo if s["group"] == "normals")):
+        log(f"made {pon}")
+    shutil.rmtree(calls, ignore_errors=True)  # calls are redone every run
+    called = [s for s in todo if s["group"] != "normals"]
+    for sample, result in zip(called, in_pool(args.jobs, lambda s: call(s, pon, calls), called, "called")):
+        sample["call"] = result
+    thresholds = tomllib.loads((REPO / "reference" / "thresholds.toml").read_text())["tumor_fraction"]
+    wall = time.perf_counter() - started
+    meta = machine_info() | {
+        "date": time.strftime("%Y-%m-%d"), "jobs": args.jobs, "wall": f"{wall / 60:.1f} min ({wall:.0f} s)",
+        "simulated": sum(simulated), "called": len(called),
+        "genome_gb": sum(int(line.split("\t")[1]) for line in Path(f"{reference}.fai").read_text().splitlines()) / 1e9,
+        "n_bins": sum(1 for line in bins.read_text().splitlines() if line and not line.startswith("#")) - 1}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(called, thresholds, meta))
+    log(f"wrote {args.out}; wall {wall:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
