@@ -12,8 +12,8 @@ import importlib
 from .version import __version__
 
 # The public names and the stage module of each. They are imported on first use (PEP 562), so that
-# 'her2cnv count' loads only what counting needs, not the caller, the plots' helpers and the rest:
-# ~50 ms of a 3.7 s single-threaded count, where the target leaves 5% over decompression.
+# 'her2cnv count' loads only what counting needs, not the caller, the plots' helpers and the rest
+# (~20 ms of a 3.7 s single-threaded count, where the target leaves 5% over decompression).
 _PUBLIC = {
     "detect_assembly": "bins", "genome_layout": "bins", "make_bins": "bins", "target_layout": "bins",
     "analyse": "call", "call_erbb2": "call", "classify": "call",

@@ -2,7 +2,7 @@
 
 Each chromosome is cut into segments by PELT (Killick, Fearnhead & Eckley 2012,
 exact optimal partitioning with pruning) for a change in mean under a weighted
-Gaussian cost. Three things adapt the textbook method to ctDNA profiles:
+Gaussian cost. Four things adapt the textbook method to ctDNA profiles:
 
 * Overdispersion. Bin weights (inverse variances) are right only up to a
   factor: real ratios scatter more than counting noise says. One factor
