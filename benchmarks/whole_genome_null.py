@@ -157,8 +157,8 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
               f"({erbb2['tumor_copy_number_ci95'][0]:.1f}–{erbb2['tumor_copy_number_ci95'][1]:.1f})")
         md.append(f"| {r['name']} | {r['seed']} | {r['tf']:g} | {tf['fit_improvement']:.2f} | {fmt_ci(tf)} | "
                   f"{'yes' if tf['detected'] else 'no'} | {erbb2['status']} | {erbb2['measured_on']} | {cn} |")
-    md += ["", "ERBB2 measured on `core`: the amplicon core bins; on `segment`: the segment holding ERBB2 "
-           "(no focal gain found), whose tumour CN is shown."]
+    md += ["", "ERBB2 measured on `segment`: the level of the segment holding ERBB2; on `core`: the amplicon core "
+           "bins, used when they depart from that segment (an amplicon the segmentation missed)."]
     md += ["", f"| true TF | n | fit improvement median (min–max) | >= {threshold:g} | TF detected | ERBB2 statuses |",
            "|---|---|---|---|---|---|"]
     for fraction in sorted({r["tf"] for r in tumour}):
