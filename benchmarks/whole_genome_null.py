@@ -124,7 +124,7 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
           "below it on a whole genome, and what does it detect at TF 2% and 5%?", "",
           "## Design", "",
           f"- Genome: the 22 autosomes (chr1–chr22) at GRCh38 length (`--scale 1`, reference seed {REFERENCE_SEED}); "
-          f"{meta['genome_gb']:.2f} Gb, {meta['n_bins']} genome bins; low-pass WGS at {DEPTH:g}x.",
+          f"{meta['genome_gb']:.2f} Gb, {meta['n_bins']} bins (100 kb, 10 kb over the 17q12 locus); low-pass WGS at {DEPTH:g}x.",
           *(f"- {role}: {n} samples ({name.format(1)}, ...), TF {tf:g}, "
             + " ".join(f"`--preset {p}`" for p in presets) + f", seeds {seed}–{seed + n - 1}."
             for _, name, n, seed, tf, presets, role in GROUPS),
