@@ -6,7 +6,15 @@ amplicon, all of the amplicon) measures ERBB2, far more precisely than the 42 kb
 gene alone. If the amplicon core's own bins (PGAP3-ERBB2-MIEN1-GRB7, ~80 kb, which
 every real ERBB2 amplicon contains) differ significantly from their segment
 (segmentation missed a small event), or ERBB2 straddles a boundary, the core's bins
-are used. The limit of detection is likewise for an amplification of the core. Levels are relative to the diploid baseline from the tumour-fraction
+are used. The limit of detection is likewise for an amplification of the core.
+
+Intervals. A segment's SE is never less than its own bins' scatter says, and it
+carries the tumour-fraction fit's model error. A segment longer than the
+largest focal span (an arm, say) vouches for ERBB2 only if no amplicon too small
+or weak to segment lies inside it, so ERBB2's interval is then widened to take
+in the core's own interval as well.
+
+Levels are relative to the diploid baseline from the tumour-fraction
 fit, so plasma copy number ``PCN = 2 x 2^level`` and, for a clonal event,
 tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
 for any tumour ploidy because the level is measured against the diploid state,
@@ -54,6 +62,24 @@ def segment_of(segments: Segments, bin_indices: np.ndarray) -> int | None:
     """The one segment holding all of ``bin_indices``, or None if they straddle a boundary."""
     holders = {int(np.searchsorted(segments.end_bin, i, side="right")) for i in bin_indices.tolist()}
     return holders.pop() if len(holders) == 1 else None
+
+
+def segment_scatter_se(segments: Segments, index: int, profile: Profile) -> float:
+    """SE of a segment's level, never less than its own bins' scatter says.
+
+    The segmentation's interval scales the weights by one overdispersion for the whole profile; bins of
+    one kind (capture targets) can scatter more than that, and a segment of them would be measured
+    too precisely. The segment's weighted residual variance (n - 1 degrees of freedom) is the check.
+    """
+    bins = slice(segments.first_bin[index], segments.end_bin[index])
+    x, w = profile.log2_ratio[bins], profile.weight[bins]
+    usable = np.isfinite(x) & (w > 0)
+    x, w = x[usable], w[usable]
+    profile_se = (segments.ci_high[index] - segments.ci_low[index]) / (2 * Z95)
+    if len(x) < 2:
+        return float(profile_se)
+    scatter = float(np.sum(w * (x - segments.log2_ratio[index]) ** 2) / (len(x) - 1))
+    return float(max(profile_se, np.sqrt(scatter / w.sum())))
 
 
 def segment_span(segments: Segments, bins: Bins, index: int) -> tuple[str, int, int]:
@@ -209,8 +235,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     if chosen:
         segment_level = float(segments.log2_ratio[holder])
         # a segment's level also carries the model error of the diploid baseline (the TF fit's floor)
-        segment_se = float(np.hypot((segments.ci_high[holder] - segments.ci_low[holder]) / (2 * Z95),
-                                    tumor_fraction.model_error))
+        segment_se = float(np.hypot(segment_scatter_se(segments, holder, profile), tumor_fraction.model_error))
         departure = abs(core_level - segment_level) / np.hypot(core_se, segment_se)
         if departure < thresholds.min_focal_z_score:
             in_segment = np.zeros(len(bins))
@@ -224,10 +249,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     if len(null) >= MIN_NULL_NORMALS and np.std(null, ddof=1) > 0:
         null_z = float((level - np.mean(null)) / np.std(null, ddof=1))
     effective_z = min(z_score, null_z) if null_z is not None else z_score
-    plasma = 2 * 2 ** level
-    z_interval = Z_CHOSEN if chosen else Z95
-    plasma_ci = (2 * 2 ** (level - z_interval * se), 2 * 2 ** (level + z_interval * se))
-    # focality: ERBB2 against the rest of 17q, and the amplicon's extent
+    # the span measured: the amplicon's extent if focal
     amplicon, exclude = None, core > 0
     if measured_on == "segment":
         chrom, start, end = segment_span(segments, bins, holder)
@@ -237,6 +259,18 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         chrom, start, end = str(bins.chrom[core_bins[0]]), int(bins.start[core_bins[0]]), int(bins.end[core_bins[-1]])
     else:
         chrom, (start, end) = assembly.locus[0], assembly.core_span
+    plasma = 2 * 2 ** level
+    z_interval = Z_CHOSEN if chosen else Z95
+    plasma_interval = (level - z_interval * se, level + z_interval * se)
+    if measured_on == "segment" and end - start > thresholds.max_focal_span and np.isfinite(core_se):
+        # An arm-scale segment vouches for ERBB2 only if no amplicon too small or too weak to segment lies
+        # inside it. The core's own bins measure ERBB2 either way, so the interval is the union of both 95%
+        # intervals: it covers the truth at least 95% of the time whichever is so.
+        core_relative = core_level - baseline
+        plasma_interval = (min(plasma_interval[0], core_relative - Z95 * core_se),
+                           max(plasma_interval[1], core_relative + Z95 * core_se))
+    plasma_ci = (2 * 2 ** plasma_interval[0], 2 * 2 ** plasma_interval[1])
+    # focality: ERBB2 against the rest of 17q
     genome_dispersion = neighbour_overdispersion(profile.log2_ratio, profile.weight, bins.chrom, bins.kind != "locus")
     q_level, q_se = arm_level(profile, bins, assembly, "17q", exclude, genome_dispersion)
     p_level, _ = arm_level(profile, bins, assembly, "17p", exclude, genome_dispersion)

@@ -37,7 +37,6 @@ from .errors import InputError
 from .types import Thresholds, check_safe_name
 
 Z95 = 1.959964
-LN2 = np.log(2.0)
 DETECTED = ("high_level_amplification", "low_level_gain")
 
 
@@ -87,6 +86,10 @@ def _se_from_interval(interval) -> float | None:
     return (interval[1] - interval[0]) / (2 * Z95)
 
 
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def timepoint(document: dict, date: str, source: str) -> Timepoint:
     """Pull the monitored quantities out of a call document (``io.read_call`` checked its format)."""
     try:
@@ -95,9 +98,11 @@ def timepoint(document: dict, date: str, source: str) -> Timepoint:
         return Timepoint(
             sample=document["sample"], date=date, status=erbb2["status"], qc_pass=bool(document["qc"]["pass"]),
             gain_detected=bool(erbb2["gain_detected"]),
-            plasma_copy_number=float("nan") if plasma is None else plasma,
-            plasma_copy_number_se=(plasma * LN2 * erbb2["log2_ratio_se"]
-                                   if plasma is not None and erbb2["log2_ratio_se"] is not None else float("nan")),
+            plasma_copy_number=_nan_if_none(plasma),
+            # from the interval, not log2_ratio_se: for ERBB2 inside an arm-scale segment the interval also
+            # spans the amplicon core's own measurement (call.py)
+            plasma_copy_number_se=_nan_if_none(None if plasma is None else
+                                               _se_from_interval(erbb2["plasma_copy_number_ci95"])),
             detectable_plasma_copy_number=erbb2["detectable_plasma_copy_number"],
             tumor_fraction=fraction["estimate"] if fraction["detected"] else None,
             tumor_fraction_se=_se_from_interval(fraction["ci95"]) if fraction["detected"] else None,

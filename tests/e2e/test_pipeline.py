@@ -112,3 +112,17 @@ def test_segments_recover_arm_gain_and_amplicon(cohort):
     q_arm = [on17[k] for k in range(len(on17)) if starts[k] >= arm and k != amplicon and ends[k] - starts[k] > 5e6]
     assert q_arm and all(segments.ci_low[i] - fit.baseline_log2 - 0.02 <= truth["17q"]
                          <= segments.ci_high[i] - fit.baseline_log2 + 0.02 for i in q_arm)
+
+
+def test_erbb2_inside_an_arm_scale_segment_gets_an_interval_that_covers_an_unresolved_amplicon(cohort):
+    """TF 5%, a 300 kb amplicon at CN 6: too weak to segment, so ERBB2 sits in an arm-scale segment whose own
+    95% interval (from log2_ratio_se) misses the truth; the reported interval also spans the core's bins."""
+    call = call_simulated(cohort, "HIDDEN", "--seed", 15, "--tumor-fraction", 0.05, "--preset", "crc_typical",
+                          "--preset", "erbb2_focal", "--erbb2-copy-number", 6)
+    erbb2 = call["erbb2"]
+    expected_plasma = 2 + 0.05 * (6 - 2)
+    segment_only = [2 * 2 ** (erbb2["log2_ratio"] + z * erbb2["log2_ratio_se"]) for z in (-1.96, 1.96)]
+    assert erbb2["measured_on"] == "segment" and erbb2["amplicon"] is None
+    assert not segment_only[0] <= expected_plasma <= segment_only[1]
+    low, high = erbb2["plasma_copy_number_ci95"]
+    assert low <= expected_plasma <= high

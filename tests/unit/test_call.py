@@ -86,3 +86,27 @@ def test_tumour_copy_number_interval_carries_both_uncertainties():
     assert estimate == pytest.approx(2 + 2.0 / 0.2)
     assert low == pytest.approx(2 + 1.6 / 0.25) and high == pytest.approx(2 + 2.4 / 0.15)
     assert call.tumor_copy_number(4.0, (3.6, 4.4), UNDETECTED) == (None, None)
+
+
+def test_segment_se_is_never_below_its_own_bins_scatter():
+    """Two chromosomes, one scattering as its weights say and one twice as widely (SD): the profile's one
+    overdispersion, pooled over both, is too wide for the first and too narrow for the second, so the
+    first keeps the segmentation's SE and the second gets the SE of its own residuals."""
+    import numpy as np
+
+    from her2cnv.segment import segment_profile
+    from her2cnv.types import Profile
+
+    rng = np.random.default_rng(5)
+    weight = np.full(400, 100.0)  # SD 0.1 per bin
+    values = np.r_[rng.normal(0.0, 0.1, 200), rng.normal(1.0, 0.2, 200)]
+    values[0] = np.nan
+    chrom = np.array(["chr1"] * 200 + ["chr2"] * 200)
+    segments = segment_profile(values, weight, chrom)
+    profile = Profile(values, weight, np.ones(400), 0.1, float("nan"), 0.0, 0)
+    assert len(segments) == 2
+    profile_se = (segments.ci_high - segments.ci_low) / (2 * call.Z95)
+    assert call.segment_scatter_se(segments, 0, profile) == pytest.approx(profile_se[0])
+    own = np.std(values[200:], ddof=1) / np.sqrt(200)
+    assert call.segment_scatter_se(segments, 1, profile) == pytest.approx(own, rel=1e-9)
+    assert own > 1.3 * profile_se[1]

@@ -92,3 +92,17 @@ def test_report_escapes_strings_from_its_inputs():
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>bad</b>" not in page and "S&lt;1&gt;" in page
     assert "http" not in page.lower().replace("http-equiv", "")  # nothing external is loaded
+
+
+def test_plasma_copy_number_se_comes_from_the_interval_not_the_segment_se():
+    """ERBB2 in an arm-scale segment: a tight segment SE, an interval widened to the core's bins."""
+    document = {"sample": "S", "qc": {"pass": True}, "provenance": {"inputs": {"pon": {"checksum": "p"},
+                                                                               "bins_checksum": "b"}},
+                "tumor_fraction": {"detected": True, "estimate": 0.1, "ci95": [0.08, 0.12], "detection_limit": 0.03},
+                "erbb2": {"status": "indeterminate", "gain_detected": False, "plasma_copy_number": 2.02,
+                          "plasma_copy_number_ci95": [2.0, 2.6], "log2_ratio_se": 0.005,
+                          "detectable_plasma_copy_number": 2.7, "tumor_copy_number": 2.2,
+                          "tumor_copy_number_ci95": [2.0, 8.0]}}
+    point = monitor.timepoint(document, "2026-01-05", "S.call.json")
+    assert point.plasma_copy_number_se == pytest.approx(0.6 / (2 * 1.959964))
+    assert point.tumor_copy_number_se == pytest.approx(6.0 / (2 * 1.959964))
