@@ -6,7 +6,7 @@ fragment length the filters look at. Each comparison runs the one pass
 (``threads=0``) and the readers over regions (``threads`` 1 and 3, the files
 indexed), with parts made small so that many reads straddle part boundaries.
 The last tests hold ``count``'s start-up to what it needs: no pandas, whose
-tables io.table_text and io.read_columns write and read.
+tables io.table_chunks and io.read_columns write and read.
 """
 import logging
 import re
@@ -428,12 +428,12 @@ def test_count_does_not_import_pandas(edge_bam, tmp_path):
 
 
 def test_tables_are_written_as_pandas_writes_them():
-    """io.table_text is what DataFrame.to_csv wrote before 'count' stopped importing pandas (numbers as numpy
+    """io.table_chunks is what DataFrame.to_csv wrote before 'count' stopped importing pandas (numbers as numpy
     prints them, NaN as NA); read_columns reads it back, types and all."""
     columns = {"chrom": np.array(["chr1", "chr1", "chrX", "chr2_KI270715v1_random"]),
                "start": np.array([0, 10, 20, 30]), "gene": np.array(["", "ERBB2,GRB7", "", "x y"]),
                "gc": np.array([0.5, np.nan, 1e-7, 0.123456]), "n_fraction": np.array([-0.0, 1.0, 2.5e16, 1 / 3])}
-    text = io.table_text("t.tsv", columns)
+    text = "".join(io.table_chunks("t.tsv", columns))
     assert text == pd.DataFrame(columns).to_csv(sep="\t", index=False, lineterminator="\n", na_rep="NA")
     back = io.read_columns("t.tsv", text.encode(), {"start": int, "gc": float, "n_fraction": float})
     assert list(back) == list(columns)
@@ -445,7 +445,7 @@ def test_tables_are_written_as_pandas_writes_them():
 @pytest.mark.parametrize("name", ['chr"1', "chr\t1", "chr\n1", "chr\r1"])
 def test_fields_a_table_cannot_hold_are_refused(name):
     with pytest.raises(InputError, match="cannot write a field that holds a tab, a line break or a quote"):
-        io.table_text("t.tsv", {"chrom": np.array(["chr2", name]), "start": np.array([0, 1])})
+        "".join(io.table_chunks("t.tsv", {"chrom": np.array(["chr2", name]), "start": np.array([0, 1])}))
 
 
 @pytest.mark.parametrize("body, problem", [
