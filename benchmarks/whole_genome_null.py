@@ -7,23 +7,24 @@ calibrated on the six-contig genome of benchmarks/validate_call.py. A whole geno
 segments, so more chances for noise to improve the fit of a tumour-free sample. This script
 simulates chr1-chr22 at GRCh38 length (``--scale 1``) as low-pass WGS at 0.5x and calls:
 
-- the null: 40 tumour-free samples (TF 0 with ``--preset crc_typical``: the events are given,
-  but there is no tumour DNA in the plasma), against a panel of 15 normals;
+- the null: ``--nulls`` (default 120) tumour-free samples (TF 0 with ``--preset crc_typical``: the
+  events are given, but there is no tumour DNA in the plasma), against a panel of 15 normals;
 - power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``).
 
-It reports the null distribution of the fit improvement, how many samples pass the threshold,
-the TF estimates and the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate
+It reports the null distribution of the fit improvement, how many samples pass the threshold (with
+the exact one-sided 95% upper bound on the false-detection rate that allows), the TF estimates and the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate
 reference``, ``bins``, ``simulate sample --bins``, ``pon``, ``call``) in subprocesses, ``--jobs``
 at a time, with fixed seeds. The reference, bins, counts and panel of normals are cached in
 ``--work`` (git-ignored) and reused when present; calls are redone every run. After changing the
 simulator or the bins code, delete the work folder.
 
-Usage: python benchmarks/whole_genome_null.py [--jobs 2] [--work DIR] [--out FILE]
+Usage: python benchmarks/whole_genome_null.py [--nulls 120] [--jobs 2] [--work DIR] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -42,9 +43,10 @@ CONTIGS = ",".join(f"chr{i}" for i in range(1, 23))
 REFERENCE_SEED = 7
 DEPTH = 0.5
 TUMOUR = ["crc_typical", "erbb2_focal"]
-# (folder, sample name, number of samples, first seed, tumour fraction, presets, role in the report)
+# (folder, sample name, number of samples, first seed, tumour fraction, presets, role in the report);
+# the null's number is --nulls
 GROUPS = [("normals", "N{:02d}", 15, 1001, 0.0, ["none"], "Panel of normals"),
-          ("null", "null{:02d}", 40, 2001, 0.0, ["crc_typical"], "Null (no tumour DNA, so its events are absent)"),
+          ("null", "null{:02d}", None, 2001, 0.0, ["crc_typical"], "Null (no tumour DNA, so its events are absent)"),
           ("tumour", "tf0.02-r{}", 6, 3001, 0.02, TUMOUR, "Power"),
           ("tumour", "tf0.05-r{}", 6, 4001, 0.05, TUMOUR, "Power")]
 
@@ -71,10 +73,14 @@ def make(output: Path, *arguments) -> bool:
     return True
 
 
-def samples(work: Path) -> list[dict]:
+def groups(nulls: int) -> list[tuple]:
+    return [(folder, name, nulls if n is None else n, *rest) for folder, name, n, *rest in GROUPS]
+
+
+def samples(work: Path, nulls: int) -> list[dict]:
     return [{"group": folder, "name": name.format(i), "seed": seed + i - 1, "tf": tf, "presets": presets,
              "counts": work / folder / f"{name.format(i)}.counts.tsv"}
-            for folder, name, n, seed, tf, presets, _ in GROUPS for i in range(1, n + 1)]
+            for folder, name, n, seed, tf, presets, _ in groups(nulls) for i in range(1, n + 1)]
 
 
 def simulate(sample: dict, reference: Path, bins: Path) -> bool:
@@ -101,6 +107,16 @@ def in_pool(jobs: int, function, items: list, what: str) -> list:
     return results
 
 
+def upper_bound(successes: int, n: int, level: float = 0.95) -> float:
+    """Exact (Clopper-Pearson) one-sided upper confidence bound on a binomial rate, by bisection."""
+    low, high = successes / n, 1.0
+    for _ in range(60):
+        rate = (low + high) / 2
+        below = sum(math.comb(n, k) * rate ** k * (1 - rate) ** (n - k) for k in range(successes + 1))
+        low, high = (rate, high) if below > 1 - level else (low, rate)
+    return high
+
+
 def fmt_ci(tf: dict) -> str:
     if tf["estimate"] is None:
         return f"< {tf['detection_limit']:.3f} (limit)"
@@ -108,6 +124,7 @@ def fmt_ci(tf: dict) -> str:
 
 
 def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
+    """The markdown report; ``meta['nulls']`` is the null group's size."""
     threshold, reportable = thresholds["min_fit_improvement"], thresholds["min_reportable"]
     null = [r for r in rows if r["group"] == "null"]
     null.sort(key=lambda r: r["call"]["tumor_fraction"]["fit_improvement"])
@@ -115,6 +132,7 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
     p90 = statistics.quantiles(imp, n=10, method="inclusive")[-1]
     limits = [r["call"]["tumor_fraction"]["detection_limit"] for r in null]
     status = Counter(r["call"]["erbb2"]["status"] for r in null)
+    detected = sum(r["call"]["tumor_fraction"]["detected"] for r in null)
     md = ["# Tumour-fraction detection on a whole simulated genome", "",
           f"her2cnv commit `{meta['commit']}`, {meta['date']}; machine: {meta['nproc']} CPUs ({meta['cpu']}), "
           f"Python {meta['python']}; {meta['jobs']} jobs at a time; wall time {meta['wall']}, "
@@ -127,7 +145,7 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
           f"{meta['genome_gb']:.2f} Gb, {meta['n_bins']} bins (100 kb, 10 kb over the 17q12 locus); low-pass WGS at {DEPTH:g}x.",
           *(f"- {role}: {n} samples ({name.format(1)}, ...), TF {tf:g}, "
             + " ".join(f"`--preset {p}`" for p in presets) + f", seeds {seed}–{seed + n - 1}."
-            for _, name, n, seed, tf, presets, role in GROUPS),
+            for _, name, n, seed, tf, presets, role in groups(meta["nulls"])),
           "- `crc_typical`: +8q, +13, +20q, −18; `erbb2_focal`: ERBB2 at tumour CN 20 over 300 kb "
           "(simulator defaults).",
           f"- Threshold (reference/thresholds.toml, `[tumor_fraction]`): TF is detected when the fit improvement is "
@@ -140,9 +158,10 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
           "her2cnv pon normals/*.counts.tsv -o pon.npz",
           "her2cnv call NAME.counts.tsv --pon pon.npz -o calls --no-plots", "```", "",
           "## Null (TF 0)", "",
-          f"| n | min | median | 90th pct | max | >= {threshold:g} | TF detected |", "|---|---|---|---|---|---|---|",
+          f"| n | min | median | 90th pct | max | >= {threshold:g} | TF detected | false-detection rate, 95% upper bound |",
+          "|---|---|---|---|---|---|---|---|",
           f"| {len(imp)} | {imp[0]:.2f} | {statistics.median(imp):.2f} | {p90:.2f} | {imp[-1]:.2f} | "
-          f"{sum(x >= threshold for x in imp)} | {sum(r['call']['tumor_fraction']['detected'] for r in null)} |", "",
+          f"{sum(x >= threshold for x in imp)} | {detected} | {upper_bound(detected, len(null)):.1%} |", "",
           f"Fit improvement; 90th percentile by linear interpolation. The largest null improvement is "
           f"{imp[-1] / threshold:.0%} of the threshold ({null[-1]['name']}). Detection limit reported: median "
           f"{statistics.median(limits):.4f} (range {min(limits):.4f}–{max(limits):.4f}). ERBB2 status: "
@@ -177,6 +196,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "whole_genome_null")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "whole_genome_null.md")
     parser.add_argument("--jobs", type=int, default=2, help="her2cnv processes at a time")
+    parser.add_argument("--nulls", type=int, default=120, help="tumour-free samples")
     args = parser.parse_args()
     started = time.perf_counter()
     work = args.work
@@ -187,7 +207,7 @@ def main() -> int:
         her2cnv("simulate", "reference", "-o", reference, "--contigs", CONTIGS, "--scale", 1, "--seed", REFERENCE_SEED)
     if make(bins, "bins", "--fasta", reference):
         log(f"made {bins}")
-    todo = samples(work)
+    todo = samples(work, args.nulls)
     log(f"{len(todo)} samples, {sum(not s['counts'].exists() for s in todo)} to simulate")
     simulated = in_pool(args.jobs, lambda s: simulate(s, reference, bins), todo, "simulated")
     if make(pon, "pon", *(s["counts"] for s in todo if s["group"] == "normals")):
@@ -200,7 +220,7 @@ def main() -> int:
     wall = time.perf_counter() - started
     meta = machine_info() | {
         "date": time.strftime("%Y-%m-%d"), "jobs": args.jobs, "wall": f"{wall / 60:.1f} min ({wall:.0f} s)",
-        "simulated": sum(simulated), "called": len(called),
+        "simulated": sum(simulated), "called": len(called), "nulls": args.nulls,
         "genome_gb": sum(int(line.split("\t")[1]) for line in Path(f"{reference}.fai").read_text().splitlines()) / 1e9,
         "n_bins": sum(1 for line in bins.read_text().splitlines() if line and not line.startswith("#")) - 1}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -194,16 +194,17 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
 
 
 def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fit: purity.TumorFractionFit):
-    """CN = 2 + (PCN - 2) / TF with an interval over both the PCN and the TF intervals."""
+    """CN = 2 + (PCN - 2) / TF with an interval over both the PCN and the TF intervals, all clipped at 0
+    (a plasma copy number below 2 read at a small TF can give a negative value; no copy number is)."""
     if not fit.detected or not fit.estimate:
         return None, None
     low_tf, high_tf = fit.ci95
 
-    def convert(pcn, for_lower):
-        denominator = (high_tf if (pcn > 2) == for_lower else low_tf)
-        return 2 + (pcn - 2) / denominator
+    def convert(pcn, fraction):
+        return max(0.0, 2 + (pcn - 2) / fraction)
 
-    return 2 + (plasma - 2) / fit.estimate, (convert(plasma_ci[0], True), convert(plasma_ci[1], False))
+    return convert(plasma, fit.estimate), (convert(plasma_ci[0], high_tf if plasma_ci[0] > 2 else low_tf),
+                                           convert(plasma_ci[1], low_tf if plasma_ci[1] > 2 else high_tf))
 
 
 def arm_level(profile: Profile, bins: Bins, assembly: Assembly, arm: str, exclude: np.ndarray, dispersion: float):

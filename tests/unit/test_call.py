@@ -88,6 +88,15 @@ def test_tumour_copy_number_interval_carries_both_uncertainties():
     assert call.tumor_copy_number(4.0, (3.6, 4.4), UNDETECTED) == (None, None)
 
 
+def test_tumour_copy_number_is_never_negative():
+    """PCN 1.9 (1.6-2.5) at TF 20% (15-25%): the formula gives 1.5 (-0.7 to 5.3); no copy number is below 0."""
+    estimate, (low, high) = call.tumor_copy_number(1.9, (1.6, 2.5), DETECTED)
+    assert estimate == pytest.approx(2 - 0.1 / 0.2) and high == pytest.approx(2 + 0.5 / 0.15)
+    assert low == 0.0
+    estimate, (low, high) = call.tumor_copy_number(1.5, (1.4, 1.6), DETECTED)
+    assert (estimate, low) == (0.0, 0.0) and high == pytest.approx(2 - 0.4 / 0.25)
+
+
 def test_segment_se_is_never_below_its_own_bins_scatter():
     """Two chromosomes, one scattering as its weights say and one twice as widely (SD): the profile's one
     overdispersion, pooled over both, is too wide for the first and too narrow for the second, so the
