@@ -12,9 +12,9 @@ simulates chr1-chr22 at GRCh38 length (``--scale 1``) as low-pass WGS at 0.5x an
 - power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``).
 
 It reports the null distribution of the fit improvement, how many samples pass the threshold (with
-the exact one-sided 95% upper bound on the false-detection rate that allows), the TF estimates and the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate
-reference``, ``bins``, ``simulate sample --bins``, ``pon``, ``call``) in subprocesses, ``--jobs``
-at a time, with fixed seeds. The reference, bins, counts and panel of normals are cached in
+the exact one-sided 95% upper bound on the false-detection rate that allows), the TF estimates and
+the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate reference``, ``bins``,
+``simulate sample --bins``, ``pon``, ``call``) in subprocesses, ``--jobs`` at a time, with fixed seeds. The reference, bins, counts and panel of normals are cached in
 ``--work`` (git-ignored) and reused when present; calls are redone every run. After changing the
 simulator or the bins code, delete the work folder.
 
