@@ -126,3 +126,21 @@ def test_erbb2_inside_an_arm_scale_segment_gets_an_interval_that_covers_an_unres
     assert not segment_only[0] <= expected_plasma <= segment_only[1]
     low, high = erbb2["plasma_copy_number_ci95"]
     assert low <= expected_plasma <= high
+
+
+def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
+    """A focal CN-20 amplicon at TF 10% in a tumour with no arm events: the tumour fraction cannot be measured,
+    so the call is indeterminate; given --tumor-fraction (as from variant allele fractions) it is high-level,
+    with the tumour copy number recovered and the fraction recorded as external."""
+    unknown = call_simulated(cohort, "FLAT", "--seed", 16, "--tumor-fraction", 0.1, "--preset", "erbb2_focal",
+                             "--erbb2-copy-number", 20)
+    assert not unknown["tumor_fraction"]["detected"]
+    assert unknown["erbb2"]["status"] == "indeterminate" and unknown["erbb2"]["tumor_copy_number"] is None
+    assert "--tumor-fraction" in unknown["erbb2"]["reason"]
+    run("call", cohort / "calls" / "FLAT.counts.tsv", "--pon", cohort / "pon.npz", "-o", tmp_path,
+        "--tumor-fraction", 0.1)
+    given = json.loads((tmp_path / "FLAT.call.json").read_text())
+    assert given["tumor_fraction"]["estimate"] == 0.1 and "external" in given["tumor_fraction"]["method"]
+    assert given["erbb2"]["status"] == "high_level_amplification", given["erbb2"]["reason"]
+    low, high = given["erbb2"]["tumor_copy_number_ci95"]
+    assert low <= 20 <= high and abs(given["erbb2"]["tumor_copy_number"] - 20) <= 4
