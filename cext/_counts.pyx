@@ -75,6 +75,7 @@ cdef class Tally:
     cdef int64_t min_length, max_length, short_min, short_max
     cdef const int64_t[::1] contig_first_bin, bin_starts, bin_ends
     cdef int64_t[::1] counts, short_counts, outcomes, length_histogram
+    cdef int64_t last_bin  # the bin the previous fragment fell in: sorted input lands there many times running
 
     def __init__(self, filters, const int64_t[::1] contig_first_bin, const int64_t[::1] bin_starts,
                  const int64_t[::1] bin_ends, int64_t[::1] counts, int64_t[::1] short_counts,
@@ -86,6 +87,7 @@ cdef class Tally:
         self.contig_first_bin, self.bin_starts, self.bin_ends = contig_first_bin, bin_starts, bin_ends
         self.counts, self.short_counts = counts, short_counts
         self.outcomes, self.length_histogram = outcomes, length_histogram
+        self.last_bin = -1
 
     cdef inline void add(self, const bam1_t *b) noexcept nogil:
         """Tally one record. A pair is counted once, from the mate with positive template length,
@@ -143,8 +145,13 @@ cdef class Tally:
         if tid >= n_contigs:
             self.outcomes[OUTSIDE_BINS] += 1
             return
-        index = find_bin(self.bin_starts, self.bin_ends, self.contig_first_bin[tid], self.contig_first_bin[tid + 1],
-                         where)
+        index = self.last_bin
+        if not (self.contig_first_bin[tid] <= index < self.contig_first_bin[tid + 1]
+                and self.bin_starts[index] <= where < self.bin_ends[index]):
+            index = find_bin(self.bin_starts, self.bin_ends, self.contig_first_bin[tid],
+                             self.contig_first_bin[tid + 1], where)
+            if index >= 0:
+                self.last_bin = index
         if index < 0:
             self.outcomes[OUTSIDE_BINS] += 1
             return
