@@ -263,7 +263,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     plasma = 2 * 2 ** level
     z_interval = Z_CHOSEN if chosen else Z95
     plasma_interval = (level - z_interval * se, level + z_interval * se)
-    if measured_on == "segment" and end - start > thresholds.max_focal_span and np.isfinite(core_se):
+    spans_core = measured_on == "segment" and end - start > thresholds.max_focal_span and np.isfinite(core_se)
+    if spans_core:
         # An arm-scale segment vouches for ERBB2 only if no amplicon too small or too weak to segment lies
         # inside it. The core's own bins measure ERBB2 either way, so the interval is the union of both 95%
         # intervals: it covers the truth at least 95% of the time whichever is so.
@@ -298,7 +299,10 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     if tumor_fraction.detected and np.isfinite(core_se):
         core_upper_plasma = 2 * 2 ** (core_level - baseline + Z95 * core_se)
         core_upper_cn = 2 + (core_upper_plasma - 2) / tumor_fraction.ci95[0]
-    level_text = f"plasma copy number {plasma:.2f}, 95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}, z {effective_z:.1f}"
+    interval_text = f"95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}"
+    if spans_core:
+        interval_text += " with the amplicon core's bins"
+    level_text = f"plasma copy number {plasma:.2f}, {interval_text}, z {effective_z:.1f}"
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
                               tumor_ci=tumor_ci, lod=lod, core_upper_cn=core_upper_cn, tumor_fraction=tumor_fraction,
                               level_text=level_text, thresholds=thresholds)

@@ -126,6 +126,7 @@ def test_erbb2_inside_an_arm_scale_segment_gets_an_interval_that_covers_an_unres
     assert not segment_only[0] <= expected_plasma <= segment_only[1]
     low, high = erbb2["plasma_copy_number_ci95"]
     assert low <= expected_plasma <= high
+    assert f"95% CI {low:.2f}-{high:.2f} with the amplicon core's bins" in erbb2["reason"]
 
 
 def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
