@@ -229,6 +229,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     kind = bins.kind[core_bins[0]] if len(core_bins) else "locus"
     core_level, core_se = weighted_level(profile, core, neighbour_overdispersion(
         profile.log2_ratio, profile.weight, bins.chrom, bins.kind == kind))
+    core_relative = core_level - baseline  # the core's level against the diploid state
     # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
     coefficients, level, se, measured_on = core, core_level, core_se, "core"
@@ -268,7 +269,6 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         # An arm-scale segment vouches for ERBB2 only if no amplicon too small or too weak to segment lies
         # inside it. The core's own bins measure ERBB2 either way, so the interval is the union of both 95%
         # intervals: it covers the truth at least 95% of the time whichever is so.
-        core_relative = core_level - baseline
         plasma_interval = (min(plasma_interval[0], core_relative - Z95 * core_se),
                            max(plasma_interval[1], core_relative + Z95 * core_se))
     plasma_ci = (2 * 2 ** plasma_interval[0], 2 * 2 ** plasma_interval[1])
@@ -297,7 +297,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     # the most the core could hold: its 95% upper level read at the lowest tumour fraction in the interval
     core_upper_cn = None
     if tumor_fraction.detected and np.isfinite(core_se):
-        core_upper_plasma = 2 * 2 ** (core_level - baseline + Z95 * core_se)
+        core_upper_plasma = 2 * 2 ** (core_relative + Z95 * core_se)
         core_upper_cn = 2 + (core_upper_plasma - 2) / tumor_fraction.ci95[0]
     interval_text = f"95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}"
     if spans_core:
@@ -308,7 +308,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
                               level_text=level_text, thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
-        core_log2_ratio=core_level - baseline, z_score=z_score, null_z_score=null_z,
+        core_log2_ratio=core_relative, z_score=z_score, null_z_score=null_z,
         gain_detected=significant, detectable_plasma_copy_number=detectable_plasma,
         plasma_copy_number=plasma, plasma_copy_number_ci95=plasma_ci,
         tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, focal=focal, amplicon=amplicon,
