@@ -461,13 +461,16 @@ def flatten(result: dict) -> dict:
     pci = e.get("plasma_copy_number_ci95") or [None, None]
     tci = e.get("tumor_copy_number_ci95") or [None, None]
     fci = f.get("ci95") or [None, None]
+    weighted = f.get("size_weighted") or {}
     row.update({
         "status": e["status"], "code": status_code(e["status"], e["reason"]),
         "plasma_cn": r4(e.get("plasma_copy_number")), "plasma_cn_lo": r4(pci[0]), "plasma_cn_hi": r4(pci[1]),
         "tumor_cn": r4(e.get("tumor_copy_number")), "tumor_cn_lo": r4(tci[0]), "tumor_cn_hi": r4(tci[1]),
         "tf_estimate": r4(f.get("estimate")), "tf_detected": f.get("detected"),
         "tf_lo": r4(fci[0]), "tf_hi": r4(fci[1]), "tf_detection_limit": r4(f.get("detection_limit")),
-        "tf_fit_improvement": r4(f.get("fit_improvement")),
+        "tf_fit_improvement": r4(f.get("fit_improvement")), "called_on": e.get("called_on"),
+        "weighted_tf_estimate": r4(weighted.get("estimate")), "weighted_tf_detected": weighted.get("detected"),
+        "weighted_tf_fit_improvement": r4(weighted.get("fit_improvement")),
         "focal": e.get("focal"), "z": r4(e.get("z_score")), "null_z": r4(e.get("null_z_score")),
         "measured_on": e.get("measured_on"), "lod_cn": r4(e.get("limit_of_detection_copy_number")),
         "qc_pass": q.get("pass"), "noise_mapd": r4(q.get("noise_mapd")),
@@ -479,7 +482,8 @@ def flatten(result: dict) -> dict:
 COLUMNS = ["group", "mode", "tf", "cn", "erbb2_cn", "arm_gain", "crc_typical", "replicate", "seed", "sample",
            "expected_plasma_cn", "status", "code", "plasma_cn", "plasma_cn_lo", "plasma_cn_hi", "tumor_cn",
            "tumor_cn_lo", "tumor_cn_hi", "tf_estimate", "tf_detected", "tf_lo", "tf_hi", "tf_detection_limit",
-           "tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn", "qc_pass", "noise_mapd",
+           "tf_fit_improvement", "called_on", "weighted_tf_estimate", "weighted_tf_detected",
+           "weighted_tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn", "qc_pass", "noise_mapd",
            "qc_reasons", "reason"]
 GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2}
 MODE_ORDER = {"wgs": 0, "panel": 1}
@@ -725,14 +729,23 @@ def report(rows: list[dict], args, meta: dict) -> str:
         chosen = [r for r in low_tf if r["mode"] == mode]
         if chosen:
             detected = sum(bool(r.get("tf_detected")) for r in chosen)
-            md += [f"TF 0.02 ({mode}): TF detected in {pct(detected, len(chosen))}; "
+            weighted = sum(bool(r.get("weighted_tf_detected")) for r in chosen)
+            md += [f"TF 0.02 ({mode}): TF detected in {pct(detected, len(chosen))} with all fragments, and in "
+                   f"{weighted} more by the size-weighted second look; "
                    f"median detection limit reported {statistics.median([r['tf_detection_limit'] for r in chosen if r.get('tf_detection_limit') is not None] or [float('nan')]):.3f}."]
     for mode in modes:
         chosen = [r for r in tf0 if r["mode"] == mode]
         if chosen:
             md += [f"TF 0 ({mode}): TF (falsely) detected in {pct(sum(bool(r.get('tf_detected')) for r in chosen), len(chosen))}"
                    + "; estimates: " + (", ".join(fmt(r["tf_estimate"]) for r in chosen if r.get("tf_detected")) or "none")
-                   + "."]
+                   + f"; by the size-weighted second look in {sum(bool(r.get('weighted_tf_detected')) for r in chosen)}"
+                   + f" (largest fit improvement {max(r.get('weighted_tf_fit_improvement') or 0 for r in chosen):.1f}"
+                   + " of the 10 needed)."]
+    for mode in modes:
+        chosen = [r for r in rows if r["mode"] == mode and r.get("called_on") == "size_weighted"]
+        md += [f"Calls made by the size-weighted second look ({mode}): {len(chosen)}"
+               + (" (" + ", ".join(f"{code} {n}" for code, n in sorted(Counter(r['code'] for r in chosen).items()))
+                  + ")" if chosen else "") + "."]
     outside = [r for r in grid if r["tf"] >= 0.05 and not tf_within(r)]
     if outside:
         md += ["", "Outside the TF tolerance, by (mode, TF): estimates (– = not detected):", ""]

@@ -123,6 +123,21 @@ def fmt_ci(tf: dict) -> str:
     return f"{tf['estimate']:.4g} ({tf['ci95'][0]:.4g}–{tf['ci95'][1]:.4g})"
 
 
+def second_look(null: list[dict], threshold: float) -> list[str]:
+    """Lines on the size-weighted second look ('call' makes it whenever all fragments show no tumour DNA):
+    how close tumour-free samples came to detection there, and the false-detection rate of either look."""
+    fits = [r["call"]["tumor_fraction"]["size_weighted"] for r in null]
+    improvement = sorted(fit["fit_improvement"] for fit in fits if fit)
+    weighted = sum(bool(fit and fit["detected"]) for fit in fits)
+    either = sum(bool(r["call"]["tumor_fraction"]["detected"] or (fit and fit["detected"]))
+                 for r, fit in zip(null, fits))
+    return [f"Second look, size-weighted fragments (made for {len(improvement)} of {len(null)}): fit improvement median "
+            f"{statistics.median(improvement):.2f}, 90th percentile "
+            f"{statistics.quantiles(improvement, n=10, method='inclusive')[-1]:.2f}, max {improvement[-1]:.2f} "
+            f"({improvement[-1] / threshold:.0%} of the threshold); TF detected in {weighted}. Either look: "
+            f"{either} detected, false-detection rate below {upper_bound(either, len(null)):.1%} (one-sided 95%)."]
+
+
 def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
     """The markdown report; ``meta['nulls']`` is the null group's size."""
     threshold, reportable = thresholds["min_fit_improvement"], thresholds["min_reportable"]
@@ -166,16 +181,18 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
           f"{imp[-1] / threshold:.0%} of the threshold ({null[-1]['name']}). Detection limit reported: median "
           f"{statistics.median(limits):.4f} (range {min(limits):.4f}–{max(limits):.4f}). ERBB2 status: "
           + ", ".join(f"{s} {n}" for s, n in sorted(status.items())) + ".", "",
+          *second_look(null, threshold), "",
           "## Tumour samples", "",
           "| sample | seed | true TF | fit improvement | TF estimate (95% CI) | TF detected | ERBB2 status | "
-          "ERBB2 measured on | tumour CN (95% CI) |", "|---|---|---|---|---|---|---|---|---|"]
+          "ERBB2 measured on | called on | tumour CN (95% CI) |", "|---|---|---|---|---|---|---|---|---|---|"]
     tumour = [r for r in rows if r["group"] == "tumour"]
     for r in tumour:
         tf, erbb2 = r["call"]["tumor_fraction"], r["call"]["erbb2"]
         cn = ("–" if erbb2["tumor_copy_number"] is None else f"{erbb2['tumor_copy_number']:.1f} "
               f"({erbb2['tumor_copy_number_ci95'][0]:.1f}–{erbb2['tumor_copy_number_ci95'][1]:.1f})")
         md.append(f"| {r['name']} | {r['seed']} | {r['tf']:g} | {tf['fit_improvement']:.2f} | {fmt_ci(tf)} | "
-                  f"{'yes' if tf['detected'] else 'no'} | {erbb2['status']} | {erbb2['measured_on']} | {cn} |")
+                  f"{'yes' if tf['detected'] else 'no'} | {erbb2['status']} | {erbb2['measured_on']} | "
+                  f"{erbb2['called_on']} | {cn} |")
     md += ["", "ERBB2 measured on `segment`: the level of the segment holding ERBB2; on `core`: the amplicon core "
            "bins, used when they depart from that segment (an amplicon the segmentation missed)."]
     md += ["", f"| true TF | n | fit improvement median (min–max) | >= {threshold:g} | TF detected | ERBB2 statuses |",

@@ -24,6 +24,7 @@ The classification rules are all in ``classify``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from . import normalize, purity
 from .bins import arm_index, canonical_contig
 from .segment import neighbour_overdispersion, segment_profile
-from .types import Assembly, Bins, Erbb2Call, Panel, Profile, Segments, Thresholds
+from .types import Assembly, Bins, Erbb2Call, FragmentCounts, Panel, Profile, Segments, Thresholds
 
 Z95 = 1.959964
 # When ERBB2 is measured on the core because the core departed from its segment, the measurement was chosen
@@ -149,8 +150,7 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
     number (None when TF is below detection, which leaves it unbounded).
     """
     high = thresholds.high_level_copy_number
-    tf_text = (f"tumour fraction {tumor_fraction.estimate:.1%} ({tumor_fraction.method})" if tumor_fraction.detected
-               else f"tumour fraction below detection (< {tumor_fraction.limit:.1%})")
+    tf_text = tumor_fraction.describe()
     if not qc["pass"]:
         return "indeterminate", "QC failed: " + "; ".join(qc["reasons"]) + "."
     if not significant:
@@ -317,9 +317,19 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     )
 
 
-def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, outcomes: dict, sample: str,
-            thresholds: Thresholds, external_tumor_fraction: float | None = None):
-    """Normalise, segment, fit the tumour fraction and call ERBB2: (call, tumour-fraction fit, profile, segments)."""
+@dataclass(frozen=True)
+class Analysis:
+    """What 'call' reports for one sample."""
+    call: Erbb2Call
+    fit: purity.TumorFractionFit  # all fragments
+    profile: Profile  # all fragments
+    segments: Segments  # all fragments
+    size_weighted_fit: purity.TumorFractionFit | None  # the second look, made when TF is below detection
+
+
+def _look(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, thresholds: Thresholds,
+          external_tumor_fraction: float | None):
+    """Normalise one channel's counts, segment them and fit the tumour fraction: (profile, segments, fit)."""
     profile = normalize.log2_ratios(counts, panel, bins)
     segments = segment_profile(profile.log2_ratio, profile.weight, bins.chrom, arm=arm_index(bins, assembly))
     error = purity.model_error(panel, thresholds)
@@ -328,5 +338,49 @@ def analyse(counts: np.ndarray, bins: Bins, panel: Panel, assembly: Assembly, ou
     else:
         fit = purity.external_tumor_fraction(external_tumor_fraction, segments, bins, panel.usable, profile.noise,
                                              assembly, thresholds, error)
-    result = call_erbb2(sample, profile, segments, bins, panel, assembly, outcomes, fit, thresholds, counts)
-    return result, fit, profile, segments
+    return profile, segments, fit
+
+
+def size_weighted_call(plasma: Erbb2Call, weighted: Erbb2Call, fit: purity.TumorFractionFit) -> Erbb2Call:
+    """The all-fragment call ``plasma`` (whose TF ``fit`` is below detection) with the status, tumour copy number,
+    focality and limit of detection of the size-weighted look, which detected the tumour DNA."""
+    reason = (f"Tumour fraction below detection with all fragments (< {fit.limit:.1%}), but tumour DNA shows when each "
+              f"90-150 bp fragment counts {normalize.SHORT_FRAGMENT_WEIGHT} times (tumour DNA is shorter). On these "
+              f"size-weighted fragments: {weighted.reason}")
+    measurement = {"plasma_copy_number": weighted.plasma_copy_number,
+                   "plasma_copy_number_ci95": weighted.plasma_copy_number_ci95,
+                   "log2_ratio": weighted.log2_ratio, "log2_ratio_se": weighted.log2_ratio_se,
+                   "z_score": weighted.z_score, "null_z_score": weighted.null_z_score,
+                   "gain_detected": weighted.gain_detected, "measured_on": weighted.measured_on}
+    return replace(plasma, status=weighted.status, reason=reason, tumor_copy_number=weighted.tumor_copy_number,
+                   tumor_copy_number_ci95=weighted.tumor_copy_number_ci95, focal=weighted.focal,
+                   amplicon=weighted.amplicon, limit_of_detection_copy_number=weighted.limit_of_detection_copy_number,
+                   called_on="size_weighted", size_weighted=measurement)
+
+
+def analyse(counts: FragmentCounts, panels: dict[str, Panel], assembly: Assembly, thresholds: Thresholds,
+            external_tumor_fraction: float | None = None) -> Analysis:
+    """Normalise, segment, fit the tumour fraction and call ERBB2 on all fragments.
+
+    When the tumour fraction is below detection there, look again at the size-weighted channel
+    (``normalize.CHANNELS``): its tumour share is larger, and a tumour fraction and an ERBB2 level measured
+    on the same fragments give the tumour copy number as all fragments would. If that look detects tumour
+    DNA and passes QC, it makes the call (``size_weighted_call``).
+    """
+    bins = counts.bins
+    profile, segments, fit = _look(counts.count, bins, panels["all"], assembly, thresholds, external_tumor_fraction)
+    result = call_erbb2(counts.sample, profile, segments, bins, panels["all"], assembly, counts.outcomes, fit,
+                        thresholds, counts.count)
+    weighted_fit = None
+    if not fit.detected and result.qc["pass"]:
+        weighted = normalize.channel_counts(counts, "size_weighted")
+        weighted_profile, weighted_segments, weighted_fit = _look(weighted, bins, panels["size_weighted"], assembly,
+                                                                  thresholds, None)
+        weighted_fit = replace(weighted_fit, fragments="size_weighted")
+        if weighted_fit.detected:
+            weighted_call = call_erbb2(counts.sample, weighted_profile, weighted_segments, bins,
+                                       panels["size_weighted"], assembly, counts.outcomes, weighted_fit, thresholds,
+                                       weighted)
+            if weighted_call.qc["pass"]:
+                result = size_weighted_call(result, weighted_call, fit)
+    return Analysis(result, fit, profile, segments, weighted_fit)

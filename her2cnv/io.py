@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 import numpy as np
 
 from .errors import Her2CnvError, InputError
+from .normalize import CHANNELS
 from .types import COUNT_OUTCOMES, Assembly, Bins, FragmentCounts, Panel, Thresholds, check_safe_name
 from .version import __version__
 
@@ -718,7 +719,7 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 
 # ---------------------------------------------------------------- panel of normals
 
-PON_FORMAT = "her2cnv.pon/2"  # 2: adds arm_level_error
+PON_FORMAT = "her2cnv.pon/3"  # 2: adds arm_level_error; 3: adds the size_weighted channel
 PANEL_ARRAYS = ("reference_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2", "arm_level_error")
 
 
@@ -761,6 +762,10 @@ def read_panel(path) -> tuple[dict, dict]:
             if metadata["format"] != PON_FORMAT:
                 raise InputError(f"{path}: a panel of normals in an older format ({metadata['format']}, this "
                                  f"her2cnv reads {PON_FORMAT}); rebuild it from the normals with 'her2cnv pon'")
+            missing = [channel for channel in CHANNELS if channel not in metadata["channels"]]
+            if missing:
+                raise InputError(f"{path}: the panel of normals lacks channel(s) {', '.join(missing)}; rebuild it "
+                                 "with 'her2cnv pon'")
             panels = {}
             for channel in metadata["channels"]:
                 arrays = {name: archive[f"{channel}.{name}"] for name in PANEL_ARRAYS}
@@ -840,9 +845,11 @@ def _clean(value, digits: int = 6):
     return value
 
 
-def call_document(call, tumor_fraction, provenance: dict, patient: str | None = None,
+def call_document(call, tumor_fraction, size_weighted_fit, provenance: dict, patient: str | None = None,
                   date: str | None = None) -> dict:
-    """The public SAMPLE.call.json document (field names are a pinned interface; see README)."""
+    """The public SAMPLE.call.json document (field names are a pinned interface; see README).
+
+    ``size_weighted_fit``: call.analyse's second look at the tumour fraction, or None if it was not made."""
     erbb2 = {
         "status": call.status, "reason": call.reason,
         "plasma_copy_number": call.plasma_copy_number, "plasma_copy_number_ci95": call.plasma_copy_number_ci95,
@@ -852,12 +859,17 @@ def call_document(call, tumor_fraction, provenance: dict, patient: str | None = 
         "gain_detected": call.gain_detected, "detectable_plasma_copy_number": call.detectable_plasma_copy_number,
         "focal": call.focal, "amplicon": call.amplicon, "arm_log2_ratios": call.arm_log2_ratios,
         "limit_of_detection_copy_number": call.limit_of_detection_copy_number,
+        "called_on": call.called_on, "size_weighted": call.size_weighted,
     }
     fraction = {
         "estimate": tumor_fraction.estimate, "ci95": tumor_fraction.ci95, "method": tumor_fraction.method,
         "detected": tumor_fraction.detected, "detection_limit": tumor_fraction.limit,
         "ploidy": tumor_fraction.ploidy, "fit_improvement": tumor_fraction.fit_improvement,
         "segments_used": tumor_fraction.n_segments, "model_error_log2": tumor_fraction.model_error,
+        "size_weighted": None if size_weighted_fit is None else {
+            "estimate": size_weighted_fit.estimate, "ci95": size_weighted_fit.ci95,
+            "detected": size_weighted_fit.detected, "detection_limit": size_weighted_fit.limit,
+            "fit_improvement": size_weighted_fit.fit_improvement},
     }
     return _clean({"format": CALL_FORMAT, "sample": call.sample, "patient": patient, "date": date,
                    "erbb2": erbb2, "tumor_fraction": fraction,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bins import canonical_contig
-from .types import Bins, Panel, Profile
+from .types import Bins, FragmentCounts, Panel, Profile
 
 GC_STEP = 0.005  # GC bins of 0.5% for the LOESS medians
 LOESS_SPAN = 0.3  # fraction of the bins each local fit uses
@@ -33,6 +33,24 @@ MAX_N_FRACTION = 0.5
 PSEUDO_COUNT = 0.5
 LN2_SQUARED = np.log(2.0) ** 2
 COVERAGE_GROUPS = {"genome": 0, "locus": 0, "target": 1, "offtarget": 2}
+# Count channels, each with its own panel: all fragments; the short (90-150 bp, tumour-enriched) ones; and
+# all fragments with each short one counted SHORT_FRAGMENT_WEIGHT times. Weighting fragments by how much
+# likelier a tumour origin is at their size is the matched filter for a small tumour share: with the
+# short window holding ~15% of normal and 2-3 times that share of tumour fragments (Mouliere 2018), the
+# best weight is 3-5; 3 is the cautious end. A weighted count is still a mixture of normal and tumour
+# fragments, only with a larger tumour share, so tumour fraction and ERBB2 measured in the same channel
+# give the tumour copy number exactly as in all fragments (call.py).
+CHANNELS = ("all", "short", "size_weighted")
+SHORT_FRAGMENT_WEIGHT = 3
+
+
+def channel_counts(counts: FragmentCounts, channel: str) -> np.ndarray:
+    """One channel's per-bin counts."""
+    if channel == "all":
+        return counts.count
+    if channel == "short":
+        return counts.short_count
+    return counts.count + (SHORT_FRAGMENT_WEIGHT - 1) * counts.short_count
 
 
 def coverage_groups(bins: Bins) -> np.ndarray:

@@ -77,6 +77,14 @@ class TumorFractionFit:
     fit_improvement: float
     n_segments: int
     model_error: float  # log2 error floor added to every segment's SE (also to ERBB2's segment level)
+    fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
+
+    def describe(self) -> str:
+        """The fit as a call's reason names it."""
+        share = "tumour fraction" if self.fragments == "all" else "tumour share of size-weighted fragments"
+        if self.detected:
+            return f"{share} {self.estimate:.1%} ({self.method})"
+        return f"{share} below detection (< {self.limit:.1%})"
 
 
 def expected_log2(fraction: float, states: np.ndarray) -> np.ndarray:

@@ -90,7 +90,12 @@ def _tumor_fraction_text(fraction: dict) -> str:
     if fraction.get("detected"):
         return (f"{_number(fraction['estimate'], 1, True)}{_interval(fraction.get('ci95'), 1, True)} "
                 f"({escape(str(fraction.get('method')))})")
-    return f"below detection (&lt; {_number(fraction.get('detection_limit'), 1, True)})"
+    text = f"below detection (&lt; {_number(fraction.get('detection_limit'), 1, True)})"
+    weighted = fraction.get("size_weighted")
+    if weighted and weighted.get("detected"):
+        text += (f"; tumour share of size-weighted fragments {_number(weighted['estimate'], 2, True)}"
+                 f"{_interval(weighted.get('ci95'), 2, True)}")
+    return text
 
 
 def _qc_table(qc: dict) -> str:
@@ -168,7 +173,7 @@ def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[s
 
 SUMMARY_COLUMNS = ("sample", "patient", "date", "status", "plasma_copy_number", "plasma_copy_number_ci95",
                    "tumor_fraction", "tumor_fraction_detected", "tumor_copy_number", "tumor_copy_number_ci95",
-                   "focal", "qc_pass", "qc_reasons")
+                   "called_on", "focal", "qc_pass", "qc_reasons")
 
 
 def summary_rows(calls: list[dict]) -> list[dict]:
@@ -185,7 +190,7 @@ def summary_rows(calls: list[dict]) -> list[dict]:
             "plasma_copy_number_ci95": interval(erbb2["plasma_copy_number_ci95"]),
             "tumor_fraction": fraction["estimate"], "tumor_fraction_detected": fraction["detected"],
             "tumor_copy_number": erbb2["tumor_copy_number"],
-            "tumor_copy_number_ci95": interval(erbb2["tumor_copy_number_ci95"]),
+            "tumor_copy_number_ci95": interval(erbb2["tumor_copy_number_ci95"]), "called_on": erbb2["called_on"],
             "focal": erbb2["focal"], "qc_pass": qc["pass"], "qc_reasons": "; ".join(qc["reasons"]),
         })
     return rows

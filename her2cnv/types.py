@@ -213,7 +213,7 @@ class Panel:
     is the error that does not average out over a chromosome arm (``pon.arm_level_error``).
     """
 
-    channel: str  # "all" or "short"
+    channel: str  # one of normalize.CHANNELS
     bins_checksum: str
     assembly: str
     sample_names: tuple[str, ...]
@@ -303,3 +303,7 @@ class Erbb2Call:
     arm_log2_ratios: dict  # "17p", "17q" (outside the amplicon), relative to the diploid baseline
     limit_of_detection_copy_number: float | None
     qc: dict  # pass, reasons, metrics
+    # "all" or "size_weighted": the fragments the status, tumour copy number, focality and limit of detection
+    # come from (call.analyse); the plasma fields above are always all-fragment
+    called_on: str = "all"
+    size_weighted: dict | None = None  # the size-weighted look's own ERBB2 measurement, when it made the call

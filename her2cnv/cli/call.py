@@ -48,25 +48,24 @@ def call_inputs(args, bins, source):
         raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, _ = io.read_panel(args.pon)
-    panel = panels["all"]
-    pon.check_compatible(bins.checksum, bins.assembly, panel, source, args.pon)
-    return panel, io.read_thresholds(args.thresholds), patient, date
+    pon.check_compatible(bins.checksum, bins.assembly, panels["all"], source, args.pon)
+    return panels, io.read_thresholds(args.thresholds), patient, date
 
 
 def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     sample_counts = sample_counts or io.read_counts(args.counts)
     counts_source = counts_source or args.counts
-    panel, thresholds, patient, date = inputs or call_inputs(args, sample_counts.bins, counts_source)
-    assembly = io.load_assembly(panel.assembly)
+    panels, thresholds, patient, date = inputs or call_inputs(args, sample_counts.bins, counts_source)
+    assembly = io.load_assembly(panels["all"].assembly)
     outdir = io.make_directory(args.outdir)
     name = sample_counts.sample
-    result, fit, profile, segments = call.analyse(sample_counts.count, sample_counts.bins, panel, assembly,
-                                                  sample_counts.outcomes, name, thresholds, args.tumor_fraction)
+    analysis = call.analyse(sample_counts, panels, assembly, thresholds, args.tumor_fraction)
+    result, fit, profile, segments = analysis.call, analysis.fit, analysis.profile, analysis.segments
     provenance = {
         "tool": "her2cnv", "version": __version__, "command": args.command,
         "parameters": {"tumor_fraction": args.tumor_fraction, "thresholds": vars(thresholds), "channel": "all"},
         "inputs": {"counts": sample_counts.metadata.get("input") if args.command == "run" else io.file_fingerprint(counts_source),
-                   "pon": io.file_fingerprint(args.pon), "pon_normals": len(panel.sample_names),
+                   "pon": io.file_fingerprint(args.pon), "pon_normals": len(panels["all"].sample_names),
                    "bins_checksum": sample_counts.bins.checksum, "count_filters": sample_counts.metadata.get("filters")},
     }
     io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
@@ -79,7 +78,7 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     }
     for kind, png in figures.items():
         io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
-    document = io.call_document(result, fit, provenance, patient, date)
+    document = io.call_document(result, fit, analysis.size_weighted_fit, provenance, patient, date)
     io.write_text(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
     io.write_json(io.output_path(outdir, name, "call.json"), document, sort_keys=False)
     log.info("%s: %s (%s)", name, result.status, result.reason)

@@ -11,8 +11,9 @@ def add_parser(subparsers, common):
     parser.add_argument("counts", help="counts TSV from 'her2cnv count'")
     parser.add_argument("--pon", required=True, help="panel of normals from 'her2cnv pon'")
     parser.add_argument("-o", "--output", required=True, help="ratios TSV to write")
-    parser.add_argument("--channel", choices=("all", "short"), default="all",
-                        help="all fragments, or only the short (tumour-enriched) ones (default %(default)s)")
+    parser.add_argument("--channel", choices=normalize.CHANNELS, default="all",
+                        help="all fragments, only the short (tumour-enriched) ones, or all with short ones "
+                             f"counted {normalize.SHORT_FRAGMENT_WEIGHT}x (default %(default)s)")
     parser.set_defaults(handler=run)
 
 
@@ -21,7 +22,7 @@ def run(args):
     panels, metadata = io.read_panel(args.pon)
     panel = panels[args.channel]
     pon.check_compatible(counts.bins.checksum, counts.bins.assembly, panel, args.counts, args.pon)
-    profile = normalize.log2_ratios(counts.count if args.channel == "all" else counts.short_count, panel, counts.bins)
+    profile = normalize.log2_ratios(normalize.channel_counts(counts, args.channel), panel, counts.bins)
     header = {"channel": args.channel, "noise_mapd": round(profile.noise, 5),
               "locus_noise_mapd": round(profile.locus_noise, 5), "gc_bias": round(profile.gc_bias, 5),
               "n_components": profile.n_components,

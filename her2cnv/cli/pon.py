@@ -4,12 +4,11 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .. import io, pon
+from .. import io, normalize, pon
 from ..errors import InputError
 from ..version import __version__
 
 log = logging.getLogger(__name__)
-CHANNELS = {"all": "count", "short": "short_count"}
 
 
 def add_parser(subparsers, common):
@@ -36,10 +35,10 @@ def run(args):
         by_name[normal.sample] = path
     assembly = io.load_assembly(first.bins.assembly)
     panels, reports = {}, {}
-    for channel, column in CHANNELS.items():
-        # outliers are judged once, on all fragments; the short channel uses the same normals
+    for channel in normalize.CHANNELS:
+        # outliers are judged once, on all fragments; the other channels use the same normals
         used = [n for n in normals if n.sample in panels["all"].sample_names] if panels else normals
-        matrix = np.vstack([getattr(normal, column) for normal in used])
+        matrix = np.vstack([normalize.channel_counts(normal, channel) for normal in used])
         panels[channel], reports[channel] = pon.build_panel(
             matrix, first.bins, tuple(n.sample for n in used), assembly=assembly, channel=channel,
             keep_outliers=args.keep_outliers or bool(panels))

@@ -4,8 +4,10 @@ import json
 import numpy as np
 
 import pytest
+from scipy.stats import norm
 
 from conftest import call_simulated, run
+from her2cnv import normalize, simulate
 from her2cnv.cli import main
 
 
@@ -42,9 +44,10 @@ def test_public_interface_fields_are_present(cohort):
     call = json.loads(next((cohort / "calls").glob("*.call.json")).read_text())
     assert call["format"] == "her2cnv.call/1"
     for field in ("status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
-                  "tumor_copy_number_ci95", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number"):
+                  "tumor_copy_number_ci95", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number",
+                  "called_on", "size_weighted"):
         assert field in call["erbb2"]
-    for field in ("estimate", "ci95", "method"):
+    for field in ("estimate", "ci95", "method", "size_weighted"):
         assert field in call["tumor_fraction"]
     assert {"pass", "reasons", "noise_mapd"} <= set(call["qc"])
     assert {"version", "parameters", "inputs"} <= set(call["provenance"])
@@ -93,8 +96,8 @@ def test_segments_recover_arm_gain_and_amplicon(cohort):
     panels, _ = io.read_panel(cohort / "pon.npz")
     assembly = io.load_assembly("GRCh38")
     arm = json.loads((cohort / "reference.fa.her2cnv.json").read_text())["arm_boundaries"]["chr17"]
-    _, fit, profile, segments = call.analyse(counts.count, counts.bins, panels["all"], assembly, counts.outcomes,
-                                             "SEG", io.read_thresholds())
+    analysis = call.analyse(counts, panels, assembly, io.read_thresholds())
+    fit, profile, segments = analysis.fit, analysis.profile, analysis.segments
     on17 = [i for i in range(len(segments)) if segments.chrom[i] == "chr17"]
     starts = [int(counts.bins.start[segments.first_bin[i]]) for i in on17]
     ends = [int(counts.bins.end[segments.end_bin[i] - 1]) for i in on17]
@@ -145,3 +148,28 @@ def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
     assert given["erbb2"]["status"] == "high_level_amplification", given["erbb2"]["reason"]
     low, high = given["erbb2"]["tumor_copy_number_ci95"]
     assert low <= 20 <= high and abs(given["erbb2"]["tumor_copy_number"] - 20) <= 4
+
+
+def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort):
+    """TF 3%, CN 40: below the all-fragment detection limit (~3.2% here), so the call takes the second look with
+    each 90-150 bp fragment counted 3 times. There tumour DNA is detected; its share of the weighted fragments
+    matches the simulator's fragment-length model; and the tumour copy number, from the ERBB2 level on the same
+    fragments, covers the truth and is high-level. The plasma copy number stays the all-fragment one."""
+    call = call_simulated(cohort, "LOWTF", "--seed", 22, "--tumor-fraction", 0.03, "--preset", "crc_typical",
+                          "--preset", "erbb2_focal", "--erbb2-copy-number", 40)
+    erbb2, fraction = call["erbb2"], call["tumor_fraction"]
+    assert not fraction["detected"] and fraction["size_weighted"]["detected"]
+    assert erbb2["called_on"] == "size_weighted" and erbb2["status"] == "high_level_amplification", erbb2["reason"]
+    assert erbb2["reason"].startswith("Tumour fraction below detection with all fragments")
+    # the tumour share among weighted fragments: normal and tumour fragments weigh 1 + 2 x (their 90-150 bp share)
+    weight = {origin: 1 + (normalize.SHORT_FRAGMENT_WEIGHT - 1) * sum(
+        c["weight"] * (norm.cdf(150.5, c["mean"], c["sd"]) - norm.cdf(89.5, c["mean"], c["sd"]))
+        for c in simulate.FRAGMENT_LENGTH_MODEL[origin]) for origin in ("normal", "tumor")}
+    expected_share = 0.03 * weight["tumor"] / (0.97 * weight["normal"] + 0.03 * weight["tumor"])
+    low, high = fraction["size_weighted"]["ci95"]
+    assert low <= expected_share <= high and 0.04 < expected_share < 0.05
+    low, high = erbb2["tumor_copy_number_ci95"]
+    assert low <= 40 <= high and low >= 8
+    assert erbb2["size_weighted"]["plasma_copy_number"] > erbb2["plasma_copy_number"] > 2
+    assert abs(erbb2["plasma_copy_number"] - (2 + 0.03 * 38)) < 0.5
+    assert "tumour share of size-weighted fragments" in (cohort / "calls" / "LOWTF.report.html").read_text()

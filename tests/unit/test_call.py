@@ -3,6 +3,7 @@ import pytest
 
 from her2cnv import call, io
 from her2cnv.purity import TumorFractionFit
+from her2cnv.types import Erbb2Call
 
 THRESHOLDS = io.read_thresholds()
 PASS = {"pass": True, "reasons": []}
@@ -119,3 +120,32 @@ def test_segment_se_is_never_below_its_own_bins_scatter():
     own = np.std(values[200:], ddof=1) / np.sqrt(200)
     assert call.segment_scatter_se(segments, 1, profile) == pytest.approx(own, rel=1e-9)
     assert own > 1.3 * profile_se[1]
+
+
+def test_size_weighted_call_keeps_the_plasma_measurement_and_takes_the_rest_from_the_second_look():
+    """All fragments: a gain at TF below detection (indeterminate, no tumour CN). The size-weighted look
+    detected the tumour DNA: its status, tumour CN, focality and LOD replace the all-fragment ones, its own
+    measurement is kept beside them, and the plasma copy number monitor compares stays all-fragment."""
+    def erbb2(**fields):
+        base = dict(sample="S", status="indeterminate", reason="Focal ERBB2 gain (PCN 2.8) but ...",
+                    log2_ratio=0.49, log2_ratio_se=0.03, measured_on="segment", core_log2_ratio=0.5, z_score=16.0,
+                    null_z_score=20.0, gain_detected=True, detectable_plasma_copy_number=2.3,
+                    plasma_copy_number=2.8, plasma_copy_number_ci95=(2.7, 2.9), tumor_copy_number=None,
+                    tumor_copy_number_ci95=None, focal=True, amplicon=None, arm_log2_ratios={},
+                    limit_of_detection_copy_number=30.0, qc=PASS)
+        return Erbb2Call(**{**base, **fields})
+
+    plasma = erbb2()
+    weighted = erbb2(status="high_level_amplification", reason="Focal ERBB2 amplification (PCN 3.5).",
+                     plasma_copy_number=3.5, plasma_copy_number_ci95=(3.3, 3.7), log2_ratio=0.81, z_score=25.0,
+                     tumor_copy_number=40.0, tumor_copy_number_ci95=(25.0, 60.0),
+                     amplicon={"chrom": "chr17", "start": 39_600_000, "end": 39_900_000, "genes": ["ERBB2"]},
+                     limit_of_detection_copy_number=9.0)
+    combined = call.size_weighted_call(plasma, weighted, UNDETECTED)
+    assert (combined.status, combined.tumor_copy_number, combined.tumor_copy_number_ci95) == (
+        "high_level_amplification", 40.0, (25.0, 60.0))
+    assert combined.amplicon == weighted.amplicon and combined.limit_of_detection_copy_number == 9.0
+    assert (combined.plasma_copy_number, combined.plasma_copy_number_ci95, combined.z_score) == (2.8, (2.7, 2.9), 16.0)
+    assert combined.called_on == "size_weighted" and combined.size_weighted["plasma_copy_number"] == 3.5
+    assert combined.reason.startswith("Tumour fraction below detection with all fragments (< 6.0%)")
+    assert combined.reason.endswith("On these size-weighted fragments: Focal ERBB2 amplification (PCN 3.5).")

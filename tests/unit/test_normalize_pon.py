@@ -110,9 +110,9 @@ def test_gavish_donoho_finds_planted_components():
 def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
     built, report = panel
     metadata = {"assembly": "GRCh38", "bins_checksum": bins.checksum, "samples": list(built.sample_names),
-                "channels": ["all"]}
-    io.write_panel(tmp_path / "a.npz", {"all": built}, metadata)
-    io.write_panel(tmp_path / "b.npz", {"all": built}, metadata)
+                "channels": list(normalize.CHANNELS)}
+    io.write_panel(tmp_path / "a.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
+    io.write_panel(tmp_path / "b.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     panels, read_metadata = io.read_panel(tmp_path / "a.npz")
     np.testing.assert_array_equal(panels["all"].mask, built.mask)
@@ -122,6 +122,9 @@ def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="not a readable her2cnv panel"):
         io.read_panel(tmp_path / "corrupt.npz")
+    io.write_panel(tmp_path / "all_only.npz", {"all": built}, {**metadata, "channels": ["all"]})
+    with pytest.raises(InputError, match="lacks channel.s. short, size_weighted; rebuild it"):
+        io.read_panel(tmp_path / "all_only.npz")
 
 
 def test_denoising_removes_a_factor_that_varies_between_samples(bins):
