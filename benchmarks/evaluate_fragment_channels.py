@@ -25,7 +25,7 @@ import numpy as np
 from her2cnv import io, normalize, purity
 from her2cnv.bins import arm_index
 from her2cnv.segment import segment_profile
-from simulated import reference_and_bins, run
+from simulated import reference_and_bins, run, simulated_counts
 
 FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2)
 AMPLICON = ("chr17", 39_600_000, 39_900_000)
@@ -50,12 +50,7 @@ def main_script() -> None:
     reference, bins = reference_and_bins(work, "chr8,chr13,chr17,chr18,chr20", seed=5)
 
     def counted(name, *simulation):
-        counts = work / f"{name}.counts.tsv"
-        if not counts.exists():
-            run("simulate", "sample", "--reference", reference, "-o", work / f"{name}.bam", "--sample", name,
-                "--depth", args.depth, *simulation)
-            run("count", work / f"{name}.bam", "--bins", bins, "-o", counts)
-        return counts
+        return simulated_counts(work, reference, bins, name, "--depth", args.depth, *simulation)
 
     normals = [counted(f"N{i}", "--seed", 500 + i, "--tumor-fraction", 0, "--preset", "none")
                for i in range(args.normals)]

@@ -20,3 +20,13 @@ def reference_and_bins(work: Path, contigs: str, seed: int, scale: float = 0.2) 
         run("simulate", "reference", "-o", reference, "--scale", scale, "--seed", seed, "--contigs", contigs)
     run("bins", "--fasta", reference, "-o", work / "bins.tsv")
     return reference, work / "bins.tsv"
+
+
+def simulated_counts(work: Path, reference: Path, bins: Path, name: str, *simulation) -> Path:
+    """``work/NAME.counts.tsv`` (kept between runs): ``simulate sample`` a BAM with ``simulation``'s options,
+    then ``count`` it."""
+    counts = work / f"{name}.counts.tsv"
+    if not counts.exists():
+        run("simulate", "sample", "--reference", reference, "-o", work / f"{name}.bam", "--sample", name, *simulation)
+        run("count", work / f"{name}.bam", "--bins", bins, "-o", counts)
+    return counts

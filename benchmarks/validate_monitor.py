@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from her2cnv import io, monitor
-from simulated import reference_and_bins, run
+from simulated import reference_and_bins, run, simulated_counts
 
 TUMOUR = ("--preset", "crc_typical", "--preset", "erbb2_focal", "--erbb2-copy-number", "20")
 SERIES = (("baseline", "2026-01-05", 0.2), ("day21", "2026-01-26", 0.05), ("progression", "2026-04-20", 0.3))
@@ -36,13 +36,8 @@ def main_script() -> None:
     reference, bins = reference_and_bins(work, "chr1,chr8,chr13,chr17,chr18,chr20", seed=9)
 
     def counted(name, seed, fraction):
-        counts = work / f"{name}.counts.tsv"
-        if not counts.exists():
-            bam = work / f"{name}.bam"
-            run("simulate", "sample", "--reference", reference, "-o", bam, "--sample", name, "--seed", seed,
-                "--depth", args.depth, "--tumor-fraction", fraction, *(TUMOUR if fraction else ("--preset", "none")))
-            run("count", bam, "--bins", bins, "-o", counts)
-        return counts
+        return simulated_counts(work, reference, bins, name, "--seed", seed, "--depth", args.depth,
+                                "--tumor-fraction", fraction, *(TUMOUR if fraction else ("--preset", "none")))
 
     def call(name, seed, fraction, *options):
         document = work / "calls" / f"{name}.call.json"

@@ -20,6 +20,12 @@ tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
 for any tumour ploidy because the level is measured against the diploid state,
 not the sample's average).
 
+Second look. When all fragments show no tumour DNA, ``analyse`` repeats the
+whole measurement on the size-weighted channel (``normalize.CHANNELS``), whose
+tumour share is larger; a tumour share and an ERBB2 level measured on the same
+weighted fragments give the tumour copy number by the same formula, with no need
+to know the enrichment. If it detects the tumour DNA, it makes the call.
+
 The classification rules are all in ``classify``.
 """
 from __future__ import annotations
