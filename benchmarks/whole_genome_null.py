@@ -128,14 +128,16 @@ def second_look(null: list[dict], threshold: float) -> list[str]:
     how close tumour-free samples came to detection there, and the false-detection rate of either look."""
     fits = [r["call"]["tumor_fraction"]["size_weighted"] for r in null]
     improvement = sorted(fit["fit_improvement"] for fit in fits if fit)
-    weighted = sum(bool(fit and fit["detected"]) for fit in fits)
-    either = sum(bool(r["call"]["tumor_fraction"]["detected"] or (fit and fit["detected"]))
-                 for r, fit in zip(null, fits))
+    detected = [fit for fit in fits if fit and fit["detected"]]
+    accepted = [fit for fit in detected if fit["estimate"] <= fit["ceiling"]]
+    either = sum(r["call"]["tumor_fraction"]["detected"] for r in null) + len(accepted)
     return [f"Second look, size-weighted fragments (made for {len(improvement)} of {len(null)}): fit improvement median "
             f"{statistics.median(improvement):.2f}, 90th percentile "
             f"{statistics.quantiles(improvement, n=10, method='inclusive')[-1]:.2f}, max {improvement[-1]:.2f} "
-            f"({improvement[-1] / threshold:.0%} of the threshold); TF detected in {weighted}. Either look: "
-            f"{either} detected, false-detection rate below {upper_bound(either, len(null)):.1%} (one-sided 95%)."]
+            f"({improvement[-1] / threshold:.0%} of the threshold); TF detected in {len(detected)} ("
+            + (", ".join(f"share {fit['estimate']:.4g} against a ceiling of {fit['ceiling']:.4g}" for fit in detected)
+               or "none") + f"), of which {len(accepted)} under the ceiling and used. Either look: {either} detected, "
+            f"false-detection rate below {upper_bound(either, len(null)):.1%} (one-sided 95%)."]
 
 
 def report(rows: list[dict], thresholds: dict, meta: dict) -> str:

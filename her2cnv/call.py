@@ -371,7 +371,8 @@ def analyse(counts: FragmentCounts, panels: dict[str, Panel], assembly: Assembly
     When the tumour fraction is below detection there, look again at the size-weighted channel
     (``normalize.CHANNELS``): its tumour share is larger, and a tumour fraction and an ERBB2 level measured
     on the same fragments give the tumour copy number as all fragments would. If that look detects tumour
-    DNA and passes QC, it makes the call (``size_weighted_call``).
+    DNA, its estimate is one a tumour fraction below the all-fragment limit could give
+    (``normalize.largest_size_weighted_share``), and it passes QC, it makes the call (``size_weighted_call``).
     """
     bins = counts.bins
     profile, segments, fit = _look(counts.count, bins, panels["all"], assembly, thresholds, external_tumor_fraction)
@@ -382,8 +383,16 @@ def analyse(counts: FragmentCounts, panels: dict[str, Panel], assembly: Assembly
         weighted = normalize.channel_counts(counts, "size_weighted")
         weighted_profile, weighted_segments, weighted_fit = _look(weighted, bins, panels["size_weighted"], assembly,
                                                                   thresholds, None)
-        weighted_fit = replace(weighted_fit, fragments="size_weighted")
-        if weighted_fit.detected:
+        # Below the all-fragment detection limit, even a tumour whose fragments were all short holds at most
+        # this share of the weighted counts: a larger estimate is noise, however good its fit looks.
+        ceiling = normalize.largest_size_weighted_share(counts, fit.limit)
+        weighted_fit = replace(weighted_fit, fragments="size_weighted", ceiling=ceiling)
+        if weighted_fit.detected and weighted_fit.estimate > ceiling:
+            result = replace(result, reason=(
+                f"{result.reason} (With each 90-150 bp fragment counted {normalize.SHORT_FRAGMENT_WEIGHT} times the "
+                f"fit found a tumour share of {weighted_fit.estimate:.1%}, more than the {ceiling:.1%} that a tumour "
+                "fraction below detection allows, so it is not used.)"))
+        elif weighted_fit.detected:
             weighted_call = call_erbb2(counts.sample, weighted_profile, weighted_segments, bins,
                                        panels["size_weighted"], assembly, counts.outcomes, weighted_fit, thresholds,
                                        weighted)

@@ -44,6 +44,15 @@ CHANNELS = ("all", "short", "size_weighted")
 SHORT_FRAGMENT_WEIGHT = 3
 
 
+def largest_size_weighted_share(counts: FragmentCounts, tumor_fraction: float) -> float:
+    """The largest tumour share the size-weighted channel can hold at ``tumor_fraction``: when every tumour
+    fragment is short and normal ones are short as often as this sample's fragments are (its tumour DNA is
+    too scarce to move that share). A larger estimate cannot come from tumour DNA below that fraction."""
+    short_share = float(counts.short_count.sum() / max(counts.count.sum(), 1))
+    weight = SHORT_FRAGMENT_WEIGHT
+    return weight * tumor_fraction / ((1 + (weight - 1) * short_share) * (1 - tumor_fraction) + weight * tumor_fraction)
+
+
 def channel_counts(counts: FragmentCounts, channel: str) -> np.ndarray:
     """One channel's per-bin counts."""
     if channel == "all":

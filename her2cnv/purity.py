@@ -78,6 +78,7 @@ class TumorFractionFit:
     n_segments: int
     model_error: float  # log2 error floor added to every segment's SE (also to ERBB2's segment level)
     fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
+    ceiling: float | None = None  # second look: the largest estimate the all-fragment fit leaves plausible
 
     def describe(self) -> str:
         """The fit as a call's reason names it."""

@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import norm
 
 from conftest import call_simulated, run
-from her2cnv import normalize, simulate
+from her2cnv import io, normalize, simulate
 from her2cnv.cli import main
 
 
@@ -85,7 +85,7 @@ def test_truncated_bam_fails_cleanly(cohort, tmp_path, capsys):
 def test_segments_recover_arm_gain_and_amplicon(cohort):
     """17q gain (CN 3) plus a 300 kb amplicon (CN 20) at TF 30%: boundaries within two bins of the truth,
     levels matching the mixture (2(1 - TF) + TF CN) / 2 within their 95% intervals (relative to diploid)."""
-    from her2cnv import call, io
+    from her2cnv import call
 
     bam = cohort / "SEG.bam"
     run("simulate", "sample", "--reference", cohort / "reference.fa", "-o", bam, "--sample", "SEG", "--seed", 14,
@@ -168,8 +168,41 @@ def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort
     expected_share = 0.03 * weight["tumor"] / (0.97 * weight["normal"] + 0.03 * weight["tumor"])
     low, high = fraction["size_weighted"]["ci95"]
     assert low <= expected_share <= high and 0.04 < expected_share < 0.05
+    assert fraction["size_weighted"]["estimate"] <= fraction["size_weighted"]["ceiling"]
     low, high = erbb2["tumor_copy_number_ci95"]
     assert low <= 40 <= high and low >= 8
     assert erbb2["size_weighted"]["plasma_copy_number"] > erbb2["plasma_copy_number"] > 2
     assert abs(erbb2["plasma_copy_number"] - (2 + 0.03 * 38)) < 0.5
     assert "tumour share of size-weighted fragments" in (cohort / "calls" / "LOWTF.report.html").read_text()
+
+
+def test_a_size_weighted_share_above_its_ceiling_is_not_used(cohort, monkeypatch):
+    """Below the all-fragment detection limit L, weighted counts can hold at most the share of a tumour whose
+    fragments are all short at TF L (the ceiling). A second-look estimate above it is noise: the all-fragment
+    call stands, and its reason says why the second look was not used."""
+    from dataclasses import replace
+
+    from her2cnv import call
+
+    call_simulated(cohort, "CEILING", "--seed", 22, "--tumor-fraction", 0.03, "--preset", "crc_typical",
+                   "--preset", "erbb2_focal", "--erbb2-copy-number", 40)
+    counts = io.read_counts(cohort / "calls" / "CEILING.counts.tsv")
+    panels, _ = io.read_panel(cohort / "pon.npz")
+    honest = call.analyse(counts, panels, io.load_assembly("GRCh38"), io.read_thresholds())
+    ceiling = honest.size_weighted_fit.ceiling
+    short_share = counts.short_count.sum() / counts.count.sum()
+    limit = honest.fit.limit
+    assert ceiling == pytest.approx(3 * limit / ((1 + 2 * short_share) * (1 - limit) + 3 * limit))
+    assert honest.size_weighted_fit.estimate <= ceiling and honest.call.called_on == "size_weighted"
+    look = call._look
+
+    def inflated(counts, bins, panel, *rest):
+        profile, segments, fit = look(counts, bins, panel, *rest)
+        if panel.channel == "size_weighted":
+            fit = replace(fit, estimate=ceiling + 0.01, ci95=(ceiling - 0.01, ceiling + 0.03))
+        return profile, segments, fit
+
+    monkeypatch.setattr(call, "_look", inflated)
+    noisy = call.analyse(counts, panels, io.load_assembly("GRCh38"), io.read_thresholds())
+    assert noisy.call.called_on == "all" and noisy.call.tumor_copy_number is None
+    assert noisy.call.status == "indeterminate" and "so it is not used" in noisy.call.reason

@@ -7,6 +7,7 @@ import pytest
 from her2cnv import bins as bins_module
 from her2cnv import io, normalize, pon
 from her2cnv.errors import InputError
+from her2cnv.types import FragmentCounts
 
 GRCH38 = io.load_assembly("GRCh38")
 LENGTHS = {"chr8": 20_000_000, "chr17": 83_257_441, "chr18": 15_000_000}
@@ -176,3 +177,16 @@ def test_panel_in_the_older_format_is_refused_with_a_rebuild_hint(bins, panel, t
     monkeypatch.undo()
     with pytest.raises(InputError, match=r"older format \(her2cnv.pon/1.*rebuild it"):
         io.read_panel(tmp_path / "old.npz")
+
+
+def test_size_weighted_ceiling_is_the_share_of_an_all_short_tumour(bins):
+    """16% of fragments short, TF 3%: a tumour with every fragment short holds 3 x 0.03 / (1.32 x 0.97 + 0.09)
+    of the weighted counts; the simulator's tumour (47% short) holds less, as any real one must."""
+    n = len(bins)
+    counts = FragmentCounts(sample="S", bins=bins, count=np.full(n, 100), short_count=np.full(n, 16),
+                            outcomes={}, fragment_length_histogram=np.zeros(1, dtype=np.int64), metadata={})
+    ceiling = normalize.largest_size_weighted_share(counts, 0.03)
+    assert ceiling == pytest.approx(0.09 / (1.32 * 0.97 + 0.09))
+    realistic = 0.03 * (1 + 2 * 0.47) / (0.97 * 1.32 + 0.03 * (1 + 2 * 0.47))
+    assert realistic < ceiling
+    np.testing.assert_array_equal(normalize.channel_counts(counts, "size_weighted"), np.full(n, 132))
