@@ -7,7 +7,7 @@ calibrated on the six-contig genome of benchmarks/validate_call.py. A whole geno
 segments, so more chances for noise to improve the fit of a tumour-free sample. This script
 simulates chr1-chr22 at GRCh38 length (``--scale 1``) as low-pass WGS at 0.5x and calls:
 
-- the null: ``--nulls`` (default 120) tumour-free samples (TF 0 with ``--preset crc_typical``: the
+- the null: ``--nulls`` (default 240) tumour-free samples (TF 0 with ``--preset crc_typical``: the
   events are given, but there is no tumour DNA in the plasma), against a panel of 15 normals;
 - power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``).
 
@@ -18,7 +18,7 @@ the ERBB2 statuses. Everything runs through the CLI (``her2cnv simulate referenc
 ``--work`` (git-ignored) and reused when present; calls are redone every run. After changing the
 simulator or the bins code, delete the work folder.
 
-Usage: python benchmarks/whole_genome_null.py [--nulls 120] [--jobs 2] [--work DIR] [--out FILE]
+Usage: python benchmarks/whole_genome_null.py [--nulls 240] [--jobs 2] [--work DIR] [--out FILE]
 """
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "whole_genome_null")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "whole_genome_null.md")
     parser.add_argument("--jobs", type=int, default=2, help="her2cnv processes at a time")
-    parser.add_argument("--nulls", type=int, default=120, help="tumour-free samples")
+    parser.add_argument("--nulls", type=int, default=240, help="tumour-free samples")
     args = parser.parse_args()
     started = time.perf_counter()
     work = args.work
