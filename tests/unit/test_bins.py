@@ -75,3 +75,15 @@ def test_target_layout_merges_targets_and_adds_off_target_bins():
 
 def test_canonical_contig_names():
     assert [bins.canonical_contig(c) for c in ("chr17", "17", "CHRX", "MT", "chrM")] == ["17", "17", "X", "M", "M"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"kind": np.array(["genome", "exon", "genome"])}, r"unknown bin kind\(s\) \['exon'\]"),
+    ({"start": np.array([0, 50, 200])}, "chr1:50-200 overlaps or precedes"),
+    ({"chrom": np.array(["chr1", "chr2", "chr1"])}, "each contig must be contiguous"),
+])
+def test_bins_that_cannot_be_counted_are_refused(change, message):
+    columns = dict(chrom=np.array(["chr1"] * 3), start=np.array([0, 100, 200]), end=np.array([100, 200, 300]),
+                   kind=np.array(["genome"] * 3), gene=np.full(3, ""), gc=np.full(3, 0.4), n_fraction=np.zeros(3))
+    with pytest.raises(ValueError, match=message):
+        Bins(**{**columns, **change}, assembly="GRCh38")
