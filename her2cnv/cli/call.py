@@ -1,7 +1,7 @@
 """``her2cnv call`` (counts -> ERBB2 call) and ``her2cnv run`` (BAM -> counts -> ERBB2 call)."""
 import logging
 
-from .. import call, counts, io, monitor, plot, pon, report
+from .. import call, counts, io, monitor, normalize, plot, pon, report
 from ..errors import InputError
 from ..version import __version__
 from .count import count_with_progress
@@ -63,7 +63,9 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     result, fit, profile, segments = analysis.call, analysis.fit, analysis.profile, analysis.segments
     provenance = {
         "tool": "her2cnv", "version": __version__, "command": args.command,
-        "parameters": {"tumor_fraction": args.tumor_fraction, "thresholds": vars(thresholds), "channel": "all"},
+        "parameters": {"tumor_fraction": args.tumor_fraction, "thresholds": vars(thresholds), "channel": "all",
+                       "second_look_channel": "size_weighted",
+                       "short_fragment_weight": normalize.SHORT_FRAGMENT_WEIGHT},
         "inputs": {"counts": sample_counts.metadata.get("input") if args.command == "run" else io.file_fingerprint(counts_source),
                    "pon": io.file_fingerprint(args.pon), "pon_normals": len(panels["all"].sample_names),
                    "bins_checksum": sample_counts.bins.checksum, "count_filters": sample_counts.metadata.get("filters")},

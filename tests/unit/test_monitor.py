@@ -94,6 +94,17 @@ def test_report_escapes_strings_from_its_inputs():
     assert "http" not in page.lower().replace("http-equiv", "")  # nothing external is loaded
 
 
+def test_report_says_when_a_size_weighted_share_was_not_used():
+    """The sample report shows the second look's tumour share, and says so when it lay above its ceiling."""
+    weighted = {"detected": True, "estimate": 0.035, "ci95": [0.025, 0.045], "ceiling": 0.062}
+    fraction = {"detected": False, "detection_limit": 0.029, "size_weighted": weighted}
+    assert report._tumor_fraction_text(fraction) == (
+        "below detection (&lt; 3%); tumour share of size-weighted fragments 3.5% (2.5%&ndash;4.5%)")
+    fraction["size_weighted"] = {**weighted, "estimate": 0.0725, "ci95": [0.0425, 0.0975]}
+    assert report._tumor_fraction_text(fraction).endswith(
+        "7.2% (4.2%&ndash;9.8%), above the 6.2% a tumour fraction below detection allows: not used")
+
+
 def test_plasma_copy_number_se_comes_from_the_interval_not_the_segment_se():
     """ERBB2 in an arm-scale segment: a tight segment SE, an interval widened to the core's bins."""
     document = {"sample": "S", "qc": {"pass": True}, "provenance": {"inputs": {"pon": {"checksum": "p"},
