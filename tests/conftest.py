@@ -6,13 +6,25 @@ ERBB2 amplification (deep enough that its call passes QC). Built once per sessio
 through ``her2cnv.cli.main``.
 """
 from pathlib import Path
+from statistics import NormalDist
 from types import SimpleNamespace
 
 import pytest
 
+from her2cnv import simulate
 from her2cnv.cli import main
 
 N_NORMALS = 4
+
+
+@pytest.fixture(scope="session")
+def modelled_short_share():
+    """The share of an origin's ("normal", "tumor") fragments in 90-150 bp under the simulator's length model,
+    integrated from its Gaussian mixture (the simulator draws lengths; this does not)."""
+    def share(origin: str) -> float:
+        return sum(c["weight"] * (NormalDist(c["mean"], c["sd"]).cdf(150.5) - NormalDist(c["mean"], c["sd"]).cdf(89.5))
+                   for c in simulate.FRAGMENT_LENGTH_MODEL[origin])
+    return share
 
 
 def run_ok(*arguments) -> None:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
-from scipy.stats import norm
 
 from her2cnv import io, simulate
 from her2cnv.bins import detect_assembly
@@ -214,7 +213,7 @@ def test_panel_erbb2_counts_match_the_mixture(reference, panel_targets):
     assert relative_sd < 0.03
 
 
-def test_tumor_fragments_are_shorter(reference, panel_targets, genome_bins):
+def test_tumor_fragments_are_shorter(reference, panel_targets, genome_bins, modelled_short_share):
     """Modes 148 and 167 bp; the 90-150 bp share is what the mixture model integrates to (normal ~16%,
     tumour ~47%: selecting short fragments enriches tumour DNA ~2.9-fold, Mouliere 2018 saw > 2-fold)."""
     modes, short_share = {}, {}
@@ -222,9 +221,7 @@ def test_tumor_fragments_are_shorter(reference, panel_targets, genome_bins):
         counts = count_bam(panel_sample(reference, panel_targets, name, 31, tumor_fraction, 300), genome_bins)
         modes[name] = counts.fragment_length_mode
         short_share[name] = counts.short_count.sum() / counts.count.sum()
-        expected = sum(c["weight"] * (norm.cdf(150.5, c["mean"], c["sd"]) - norm.cdf(89.5, c["mean"], c["sd"]))
-                       for c in simulate.FRAGMENT_LENGTH_MODEL[origin])
-        assert short_share[name] == pytest.approx(expected, abs=0.01)
+        assert short_share[name] == pytest.approx(modelled_short_share(origin), abs=0.01)
     assert abs(modes["PURE_TUMOR"] - 148) <= 4 and abs(modes["PURE_NORMAL"] - 167) <= 4
     assert 2.5 < short_share["PURE_TUMOR"] / short_share["PURE_NORMAL"] < 3.3
 

@@ -4,10 +4,9 @@ import json
 import numpy as np
 
 import pytest
-from scipy.stats import norm
 
 from conftest import call_simulated, run
-from her2cnv import io, normalize, simulate
+from her2cnv import io, normalize
 from her2cnv.cli import main
 
 
@@ -150,7 +149,7 @@ def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
     assert low <= 20 <= high and abs(given["erbb2"]["tumor_copy_number"] - 20) <= 4
 
 
-def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort):
+def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort, modelled_short_share):
     """TF 3%, CN 40: below the all-fragment detection limit (~3.2% here), so the call takes the second look with
     each 90-150 bp fragment counted 3 times. There tumour DNA is detected; its share of the weighted fragments
     matches the simulator's fragment-length model; and the tumour copy number, from the ERBB2 level on the same
@@ -162,9 +161,8 @@ def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort
     assert erbb2["called_on"] == "size_weighted" and erbb2["status"] == "high_level_amplification", erbb2["reason"]
     assert erbb2["reason"].startswith("Tumour fraction below detection with all fragments")
     # the tumour share among weighted fragments: normal and tumour fragments weigh 1 + 2 x (their 90-150 bp share)
-    weight = {origin: 1 + (normalize.SHORT_FRAGMENT_WEIGHT - 1) * sum(
-        c["weight"] * (norm.cdf(150.5, c["mean"], c["sd"]) - norm.cdf(89.5, c["mean"], c["sd"]))
-        for c in simulate.FRAGMENT_LENGTH_MODEL[origin]) for origin in ("normal", "tumor")}
+    weight = {origin: 1 + (normalize.SHORT_FRAGMENT_WEIGHT - 1) * modelled_short_share(origin)
+              for origin in ("normal", "tumor")}
     expected_share = 0.03 * weight["tumor"] / (0.97 * weight["normal"] + 0.03 * weight["tumor"])
     low, high = fraction["size_weighted"]["ci95"]
     assert low <= expected_share <= high and 0.04 < expected_share < 0.05
