@@ -58,11 +58,12 @@ def main_script() -> None:
     panels, _ = io.read_panel(work / "pon.npz")
     assembly = io.load_assembly(panels["all"].assembly)
     thresholds = io.read_thresholds()
-    lines = [f"Simulated low-pass WGS at {args.depth}x, {args.normals} normals, {args.seeds} seeds per tumour fraction; "
-             "ERBB2 amplicon CN 20 over 300 kb on a colorectal background (+8q, +13, +20q, -18). Per channel, means "
-             "over seeds: ERBB2 z = amplicon mean log2 / SE; noise = MAPD; TF fit = the tumour-fraction fit's "
-             "improvement over a flat genome (>= 10 detects).", "",
-             "| tumour fraction | channel | ERBB2 z | noise (MAPD) | TF fit | TF detected |", "|---|---|---|---|---|---|"]
+    lines = [f"Simulated low-pass WGS at {args.depth}x, {args.normals} normals, {args.seeds} seeds per tumour "
+             "fraction; ERBB2 amplicon CN 20 over 300 kb on a colorectal background (+8q, +13, +20q, -18). Per "
+             "channel, means over seeds: ERBB2 z = amplicon mean log2 / SE; noise = MAPD; TF fit = the "
+             "tumour-fraction fit's improvement over a flat genome (>= 10 detects).", "",
+             "| tumour fraction | channel | ERBB2 z | noise (MAPD) | TF fit | TF detected |",
+             "|---|---|---|---|---|---|"]
     for fraction in FRACTIONS:
         results = {channel: [] for channel in normalize.CHANNELS}
         for seed in range(args.seeds):

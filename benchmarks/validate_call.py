@@ -471,6 +471,7 @@ def flatten(result: dict) -> dict:
         "tf_fit_improvement": r4(f.get("fit_improvement")), "called_on": e.get("called_on"),
         "weighted_tf_estimate": r4(weighted.get("estimate")), "weighted_tf_detected": weighted.get("detected"),
         "weighted_tf_ceiling": r4(weighted.get("ceiling")),
+        "weighted_tf_above_ceiling": weighted.get("above_ceiling"),
         "weighted_tf_fit_improvement": r4(weighted.get("fit_improvement")),
         "focal": e.get("focal"), "z": r4(e.get("z_score")), "null_z": r4(e.get("null_z_score")),
         "measured_on": e.get("measured_on"), "lod_cn": r4(e.get("limit_of_detection_copy_number")),
@@ -484,8 +485,8 @@ COLUMNS = ["group", "mode", "tf", "cn", "erbb2_cn", "arm_gain", "crc_typical", "
            "expected_plasma_cn", "status", "code", "plasma_cn", "plasma_cn_lo", "plasma_cn_hi", "tumor_cn",
            "tumor_cn_lo", "tumor_cn_hi", "tf_estimate", "tf_detected", "tf_lo", "tf_hi", "tf_detection_limit",
            "tf_fit_improvement", "called_on", "weighted_tf_estimate", "weighted_tf_detected", "weighted_tf_ceiling",
-           "weighted_tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn", "qc_pass", "noise_mapd",
-           "qc_reasons", "reason"]
+           "weighted_tf_above_ceiling", "weighted_tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn",
+           "qc_pass", "noise_mapd", "qc_reasons", "reason"]
 GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2}
 MODE_ORDER = {"wgs": 0, "panel": 1}
 
@@ -539,7 +540,7 @@ def tf_within(row) -> bool:
 
 def weighted_accepted(row) -> bool:
     """The size-weighted second look detected tumour DNA at a share below its ceiling (call.analyse)."""
-    return bool(row.get("weighted_tf_detected")) and row["weighted_tf_estimate"] <= row["weighted_tf_ceiling"]
+    return bool(row.get("weighted_tf_detected")) and not row["weighted_tf_above_ceiling"]
 
 
 def sensitivity_bin(x: float) -> str:
@@ -745,7 +746,7 @@ def report(rows: list[dict], args, meta: dict) -> str:
             md += [f"TF 0 ({mode}): TF (falsely) detected in {pct(sum(bool(r.get('tf_detected')) for r in chosen), len(chosen))}"
                    + "; estimates: " + (", ".join(fmt(r["tf_estimate"]) for r in chosen if r.get("tf_detected")) or "none")
                    + f"; by the size-weighted second look in {sum(weighted_accepted(r) for r in chosen)}"
-                   + f" (and {sum(bool(r.get('weighted_tf_detected')) for r in chosen)} before its ceiling)"
+                   + f" ({sum(bool(r.get('weighted_tf_above_ceiling')) for r in chosen)} more above its ceiling, not used)"
                    + f" (largest fit improvement {max(r.get('weighted_tf_fit_improvement') or 0 for r in chosen):.1f}"
                    + " of the 10 needed)."]
     for mode in modes:

@@ -129,7 +129,7 @@ def second_look(null: list[dict], threshold: float) -> list[str]:
     fits = [r["call"]["tumor_fraction"]["size_weighted"] for r in null]
     improvement = sorted(fit["fit_improvement"] for fit in fits if fit)
     detected = [fit for fit in fits if fit and fit["detected"]]
-    accepted = [fit for fit in detected if fit["estimate"] <= fit["ceiling"]]
+    accepted = [fit for fit in detected if not fit["above_ceiling"]]
     either = sum(r["call"]["tumor_fraction"]["detected"] for r in null) + len(accepted)
     return [f"Second look, size-weighted fragments (made for {len(improvement)} of {len(null)}): fit improvement median "
             f"{statistics.median(improvement):.2f}, 90th percentile "

@@ -387,7 +387,7 @@ def analyse(counts: FragmentCounts, panels: dict[str, Panel], assembly: Assembly
         # this share of the weighted counts: a larger estimate is noise, however good its fit looks.
         ceiling = normalize.largest_size_weighted_share(counts, fit.limit)
         weighted_fit = replace(weighted_fit, fragments="size_weighted", ceiling=ceiling)
-        if weighted_fit.detected and weighted_fit.estimate > ceiling:
+        if weighted_fit.above_ceiling:
             result = replace(result, reason=(
                 f"{result.reason} (With each 90-150 bp fragment counted {normalize.SHORT_FRAGMENT_WEIGHT} times the "
                 f"fit found a tumour share of {weighted_fit.estimate:.1%}, more than the {ceiling:.1%} that a tumour "

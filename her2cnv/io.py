@@ -869,7 +869,8 @@ def call_document(call, tumor_fraction, size_weighted_fit, provenance: dict, pat
         "size_weighted": None if size_weighted_fit is None else {
             "estimate": size_weighted_fit.estimate, "ci95": size_weighted_fit.ci95,
             "detected": size_weighted_fit.detected, "detection_limit": size_weighted_fit.limit,
-            "fit_improvement": size_weighted_fit.fit_improvement, "ceiling": size_weighted_fit.ceiling},
+            "fit_improvement": size_weighted_fit.fit_improvement, "ceiling": size_weighted_fit.ceiling,
+            "above_ceiling": size_weighted_fit.above_ceiling},
     }
     return _clean({"format": CALL_FORMAT, "sample": call.sample, "patient": patient, "date": date,
                    "erbb2": erbb2, "tumor_fraction": fraction,

@@ -80,6 +80,11 @@ class TumorFractionFit:
     fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
     ceiling: float | None = None  # second look: the largest estimate the all-fragment fit leaves plausible
 
+    @property
+    def above_ceiling(self) -> bool:
+        """Detected, but at an estimate tumour DNA cannot give (call.analyse does not use it)."""
+        return self.detected and self.ceiling is not None and self.estimate > self.ceiling
+
     def describe(self) -> str:
         """The fit as a call's reason names it."""
         share = "tumour fraction" if self.fragments == "all" else "tumour share of size-weighted fragments"

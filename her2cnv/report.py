@@ -95,7 +95,7 @@ def _tumor_fraction_text(fraction: dict) -> str:
     if weighted and weighted.get("detected"):
         text += (f"; tumour share of size-weighted fragments {_number(weighted['estimate'], 2, True)}"
                  f"{_interval(weighted.get('ci95'), 2, True)}")
-        if weighted["estimate"] > weighted["ceiling"]:
+        if weighted["above_ceiling"]:
             text += (f", above the {_number(weighted['ceiling'], 2, True)} a tumour fraction below detection "
                      "allows: not used")
     return text

@@ -167,6 +167,7 @@ def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort
     low, high = fraction["size_weighted"]["ci95"]
     assert low <= expected_share <= high and 0.04 < expected_share < 0.05
     assert fraction["size_weighted"]["estimate"] <= fraction["size_weighted"]["ceiling"]
+    assert not fraction["size_weighted"]["above_ceiling"]
     low, high = erbb2["tumor_copy_number_ci95"]
     assert low <= 40 <= high and low >= 8
     assert erbb2["size_weighted"]["plasma_copy_number"] > erbb2["plasma_copy_number"] > 2
@@ -204,3 +205,4 @@ def test_a_size_weighted_share_above_its_ceiling_is_not_used(cohort, monkeypatch
     noisy = call.analyse(counts, panels, io.load_assembly("GRCh38"), io.read_thresholds())
     assert noisy.call.called_on == "all" and noisy.call.tumor_copy_number is None
     assert noisy.call.status == "indeterminate" and "so it is not used" in noisy.call.reason
+    assert noisy.size_weighted_fit.above_ceiling
