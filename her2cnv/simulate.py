@@ -29,6 +29,7 @@ import heapq
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -70,6 +71,8 @@ FRAGMENT_LENGTH_MODEL = {
     "min": 50,
     "max": 700,
 }
+TUMOR_FRAGMENT_MODE = FRAGMENT_LENGTH_MODEL["tumor"][0]["mean"]  # the tumour's mononucleosomal peak, bp
+FRAGMENT_MODE_RANGE = (100, 200)
 MAPQ = 60
 LOW_MAPQ_MAX = 10
 LOW_MAPQ_SHARE = 0.9  # share of fragments in low-mappability blocks with MAPQ 0-LOW_MAPQ_MAX
@@ -84,6 +87,7 @@ DEFAULT_TUMOR_FRACTION = 0.2
 DEFAULT_AMPLICON = ("chr17", 39_600_000, 39_900_000)
 DEFAULT_ERBB2_COPY_NUMBER = 20.0
 PRESETS = ("erbb2_focal", "arm_gain_17q", "crc_typical", "none")
+ERBB2_EVENT = "ERBB2_focal"  # the name of the erbb2_focal preset's event
 
 # random streams: one generator per (seed, stream[, contig])
 SEQUENCE, GAPS, LOW_MAPPABILITY, EFFICIENCY, GC_BIAS, FRAGMENTS, UNMAPPED = range(7)
@@ -303,7 +307,7 @@ def preset_events(preset: str, model: dict, assembly: Assembly, amplicon_size: i
     if preset == "erbb2_focal":
         if not 0 <= erbb2_copy_number <= 1000:
             raise InputError(f"--erbb2-copy-number must be 0-1000, got {erbb2_copy_number}")
-        events = [CopyNumberEvent(*erbb2_amplicon(assembly, amplicon_size), erbb2_copy_number, "ERBB2_focal")]
+        events = [CopyNumberEvent(*erbb2_amplicon(assembly, amplicon_size), erbb2_copy_number, ERBB2_EVENT)]
     elif preset == "arm_gain_17q":
         events = [q_arm("chr17", 3.0, "17q_gain")]
     elif preset == "crc_typical":
@@ -360,6 +364,11 @@ class SampleDesign:
     panel_depth: float | None = None  # on-target depth; None for low-pass WGS
     duplicate_rate: float = DEFAULT_DUPLICATE_RATE
     read_length: int = DEFAULT_READ_LENGTH
+    # Fragment sizes differ between patients, and amplified DNA (on ecDNA, say) may not fragment like the rest of the
+    # tumour's: the tumour's mononucleosomal peak, and the peak of tumour fragments inside the ERBB2 amplicon (None:
+    # the same as the rest). Both shift the second look's evidence: benchmarks/fragment_size_variation.py.
+    tumor_fragment_mode: float = TUMOR_FRAGMENT_MODE
+    amplicon_fragment_mode: float | None = None
 
     def __post_init__(self):
         try:
@@ -377,10 +386,34 @@ class SampleDesign:
             raise InputError(f"--duplicate-rate must be in [0, 0.5), got {self.duplicate_rate}")
         if not 20 <= self.read_length <= 1000:
             raise InputError(f"--read-length must be 20-1000, got {self.read_length}")
+        low, high = FRAGMENT_MODE_RANGE
+        for mode, option in ((self.tumor_fragment_mode, "--tumor-fragment-mode"),
+                             (self.amplicon_fragment_mode, "--amplicon-fragment-mode")):
+            if mode is not None and not low <= mode <= high:
+                raise InputError(f"{option} must be {low}-{high} bp, got {mode}")
+        if self.amplicon_fragment_mode is not None and self.amplicon is None:
+            raise InputError("--amplicon-fragment-mode needs an ERBB2 amplicon (--preset erbb2_focal)")
 
     @property
     def mode(self) -> str:
         return "wgs" if self.panel_depth is None else "panel"
+
+    @property
+    def amplicon(self) -> CopyNumberEvent | None:
+        """The erbb2_focal preset's event, if the tumour has it."""
+        return next((event for event in self.events if event.name == ERBB2_EVENT), None)
+
+    @property
+    def fragment_length_models(self) -> dict[str, list[dict]]:
+        """The length mixture of normal fragments, of tumour fragments, and of tumour fragments in the amplicon."""
+        def peaked_at(mode: float) -> list[dict]:
+            mononucleosomal, *rest = FRAGMENT_LENGTH_MODEL["tumor"]
+            return [{**mononucleosomal, "mean": mode}, *rest]
+
+        models = {"normal": FRAGMENT_LENGTH_MODEL["normal"], "tumor": peaked_at(self.tumor_fragment_mode)}
+        if self.amplicon_fragment_mode is not None:
+            models["amplicon"] = peaked_at(self.amplicon_fragment_mode)
+        return models
 
 
 @dataclass(frozen=True, eq=False)
@@ -534,6 +567,15 @@ class Records:
                 "n_duplicate_fragments": self.n_duplicate_fragments, "n_records": len(self)}
 
 
+def short_fragment_share(components: list[dict], low: int, high: int) -> float:
+    """The share of a length mixture's fragments in ``low``-``high`` bp (inclusive, after rounding to whole bp)."""
+    share = 0.0
+    for component in components:
+        length = NormalDist(component["mean"], component["sd"])
+        share += component["weight"] * (length.cdf(high + 0.5) - length.cdf(low - 0.5))
+    return share
+
+
 def draw_fragment_lengths(rng: np.random.Generator, n: int, components: list[dict]) -> np.ndarray:
     weights = np.array([c["weight"] for c in components])
     which = np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(n), side="right")
@@ -564,8 +606,13 @@ def contig_records(design: SampleDesign, contig: str, length: int, start: np.nda
     is_tumor = rank < n_tumor_per_window[window]
     middle = start[window] + (rng.random(len(window)) * (end - start)[window]).astype(np.int64)
     lengths = np.empty(len(window), dtype=np.int64)
+    models = design.fragment_length_models
     for origin, rows in (("tumor", is_tumor), ("normal", ~is_tumor)):
-        lengths[rows] = draw_fragment_lengths(rng, int(rows.sum()), FRAGMENT_LENGTH_MODEL[origin])
+        lengths[rows] = draw_fragment_lengths(rng, int(rows.sum()), models[origin])
+    amplicon = design.amplicon
+    if "amplicon" in models and amplicon.chrom == contig:  # drawn last, so the other draws stay as without it
+        rows = is_tumor & (middle >= amplicon.start) & (middle < amplicon.end)
+        lengths[rows] = draw_fragment_lengths(rng, int(rows.sum()), models["amplicon"])
     fragment_start = middle - lengths // 2
     inside = (fragment_start >= 0) & (fragment_start + lengths <= length)
     fragment_start, lengths, middle, is_tumor = fragment_start[inside], lengths[inside], middle[inside], is_tumor[inside]
@@ -728,7 +775,8 @@ def sample_truth(assembly: Assembly, design: SampleDesign, gc_bias: dict, tally:
                     "name": e.name} for e in design.events],
         "erbb2_tumor_copy_number": erbb2_copy_number,
         "expected_erbb2_plasma_ratio": round(float(plasma_ratio(design.tumor_fraction, erbb2_copy_number)), 6),
-        "fragment_length_model": FRAGMENT_LENGTH_MODEL,
+        "fragment_length_model": {**design.fragment_length_models, "min": FRAGMENT_LENGTH_MODEL["min"],
+                                  "max": FRAGMENT_LENGTH_MODEL["max"]},
         "gc_bias": gc_bias,
         "overdispersion": OVERDISPERSION,
         "mapq": {"normal": MAPQ, "low_mappability": f"0-{LOW_MAPQ_MAX} for {LOW_MAPQ_SHARE:.0%} of fragments"},

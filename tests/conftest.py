@@ -6,7 +6,6 @@ ERBB2 amplification (deep enough that its call passes QC). Built once per sessio
 through ``her2cnv.cli.main``.
 """
 from pathlib import Path
-from statistics import NormalDist
 from types import SimpleNamespace
 
 import pytest
@@ -19,11 +18,10 @@ N_NORMALS = 4
 
 @pytest.fixture(scope="session")
 def modelled_short_share():
-    """The share of an origin's ("normal", "tumor") fragments in 90-150 bp under the simulator's length model,
-    integrated from its Gaussian mixture (the simulator draws lengths; this does not)."""
+    """The share of an origin's ("normal", "tumor") fragments in 90-150 bp under the simulator's default length
+    model, integrated from its Gaussian mixture (the simulator draws lengths; this does not)."""
     def share(origin: str) -> float:
-        return sum(c["weight"] * (NormalDist(c["mean"], c["sd"]).cdf(150.5) - NormalDist(c["mean"], c["sd"]).cdf(89.5))
-                   for c in simulate.FRAGMENT_LENGTH_MODEL[origin])
+        return simulate.short_fragment_share(simulate.FRAGMENT_LENGTH_MODEL[origin], 90, 150)
     return share
 
 

@@ -226,6 +226,29 @@ def test_tumor_fragments_are_shorter(reference, panel_targets, genome_bins, mode
     assert 2.5 < short_share["PURE_TUMOR"] / short_share["PURE_NORMAL"] < 3.3
 
 
+def test_fragment_size_options_move_the_tumour_and_amplicon_peaks(reference, panel_targets, genome_bins):
+    """--tumor-fragment-mode 136 moves the tumour's 90-150 bp share to what the moved mixture integrates to
+    (~64%), and --amplicon-fragment-mode 165 gives tumour fragments inside the ERBB2 amplicon their own (~23%),
+    leaving the flanking targets alone. An explicit default peak changes nothing."""
+    bam = simulate_sample(reference, reference.with_name("PEAKS.bam"), "--seed", 33, "--sample", "PEAKS",
+                          "--tumor-fraction", 1.0, "--panel", panel_targets, "--panel-depth", 300,
+                          "--off-target-depth", 0, "--tumor-fragment-mode", 136, "--amplicon-fragment-mode", 165)
+    models = truth_of(bam)["fragment_length_model"]
+    assert models["tumor"][0]["mean"] == 136 and models["amplicon"][0]["mean"] == 165
+    counts = count_bam(bam, genome_bins)
+    amplicon = (genome_bins.chrom == "chr17") & (genome_bins.start >= AMPLICON[0]) & (genome_bins.end <= AMPLICON[1])
+    flank = (genome_bins.chrom == "chr17") & (genome_bins.start >= LOCUS[0]) & (genome_bins.end <= LOCUS[1]) & ~amplicon
+    for inside, origin, expected in ((amplicon, "amplicon", 0.23), (flank, "tumor", 0.64)):
+        share = counts.short_count[inside].sum() / counts.count[inside].sum()
+        modelled = simulate.short_fragment_share(models[origin], 90, 150)
+        assert share == pytest.approx(modelled, abs=0.015) and modelled == pytest.approx(expected, abs=0.01)
+    default = panel_sample(reference, panel_targets, "PEAKS_DEFAULT", 34, 0.5, 100)
+    explicit = simulate_sample(reference, reference.with_name("PEAKS_EXPLICIT.bam"), "--seed", 34, "--sample",
+                               "PEAKS_DEFAULT", "--tumor-fraction", 0.5, "--panel", panel_targets, "--panel-depth",
+                               100, "--off-target-depth", 0, "--tumor-fragment-mode", 148)
+    assert np.array_equal(count_bam(default, genome_bins).short_count, count_bam(explicit, genome_bins).short_count)
+
+
 def test_records_are_well_formed_and_duplicates_flagged(wgs_tumor, genome_bins):
     """Duplicate share ~ --duplicate-rate (tolerance 4 binomial sd); both mates of a copy carry 0x400."""
     truth = truth_of(wgs_tumor)
@@ -342,6 +365,10 @@ def test_bad_sample_inputs_exit_2(reference, tmp_path, capsys):
     assert "chr5" in one_line_error(capsys)
     assert run(*base, "--sample", "X", "--tumor-fraction", 1.5) == 2
     assert "--tumor-fraction" in one_line_error(capsys)
+    assert run(*base, "--sample", "X", "--tumor-fragment-mode", 40) == 2
+    assert "--tumor-fragment-mode must be 100-200 bp" in one_line_error(capsys)
+    assert run(*base, "--sample", "X", "--preset", "crc_typical", "--amplicon-fragment-mode", 140) == 2
+    assert "needs an ERBB2 amplicon" in one_line_error(capsys)
     plain = tmp_path / "plain.fa"
     plain.write_text(">chr17\nACGT\n")
     pysam.faidx(str(plain))

@@ -58,6 +58,13 @@ def add_parser(subparsers, common):
                                                           "(default 300000, scaled about ERBB2's midpoint)")
     sample.add_argument("--erbb2-copy-number", type=float, default=simulate.DEFAULT_ERBB2_COPY_NUMBER,
                         help="tumour copy number of the erbb2_focal amplicon (default %(default)s)")
+    sample.add_argument("--tumor-fragment-mode", type=float, default=simulate.TUMOR_FRAGMENT_MODE, metavar="BP",
+                        help="centre of the tumour's mononucleosomal fragment-length peak; fragment sizes vary "
+                             "between patients (default %(default)s: 47%% of tumour against 16%% of normal "
+                             "fragments in 90-150 bp)")
+    sample.add_argument("--amplicon-fragment-mode", type=float, metavar="BP",
+                        help="the same for tumour fragments inside the erbb2_focal amplicon, for amplified DNA "
+                             "that fragments unlike the rest of the tumour (default: --tumor-fragment-mode)")
     sample.add_argument("--depth", type=float, help="low-pass WGS depth counting both mates' bases "
                                                     f"(default {simulate.DEFAULT_DEPTH}); not with --panel")
     sample.add_argument("--panel", metavar="TARGETS.bed", help="simulate a capture panel over these targets")
@@ -138,7 +145,8 @@ def run_sample(args):
         sample=args.sample, seed=args.seed, tumor_fraction=args.tumor_fraction, events=events,
         depth=args.off_target_depth if args.panel else (simulate.DEFAULT_DEPTH if args.depth is None else args.depth),
         panel_depth=args.panel_depth if args.panel else None,
-        duplicate_rate=args.duplicate_rate, read_length=args.read_length)
+        duplicate_rate=args.duplicate_rate, read_length=args.read_length,
+        tumor_fragment_mode=args.tumor_fragment_mode, amplicon_fragment_mode=args.amplicon_fragment_mode)
     targets = None
     if args.panel:
         bed = io.read_bed(args.panel)
