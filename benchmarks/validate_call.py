@@ -74,7 +74,7 @@ INDETERMINATE_CODES = {  # reason text (her2cnv/call.py classify) -> code, first
     "cannot be excluded": "D",
 }
 LEGEND = ("H high_level_amplification; L low_level_gain; N not_detected; indeterminate because: "
-          "S tumour CN too uncertain (estimate >= 8 with CI below 6, or < 8 with CI reaching 8), T focal gain but TF not detected (and plasma CI low < 8), "
+          "S tumour CN too uncertain (estimate >= 8 but under 6 copies at z 3, or < 8 with CI reaching 8), T focal gain but TF not detected (and plasma CI low < 8), "
           "B gain with a broad 17q gain and a focal high-level amplicon not excluded, "
           "U no significant gain and TF not detected, D no significant gain but LOD > 8 (TF detected), Q QC failed; "
           "E error")

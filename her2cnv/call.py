@@ -145,11 +145,12 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
 
 
 def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tuple[float, float],
-             tumor_cn: float | None, tumor_ci: tuple[float, float] | None, lod: float | None,
-             core_upper_cn: float | None, tumor_fraction: purity.TumorFractionFit, level_text: str,
-             thresholds: Thresholds) -> tuple[str, str]:
+             tumor_cn: float | None, tumor_ci: tuple[float, float] | None, tumor_cn_floor: float | None,
+             lod: float | None, core_upper_cn: float | None, tumor_fraction: purity.TumorFractionFit,
+             level_text: str, thresholds: Thresholds) -> tuple[str, str]:
     """The status and a plain-language reason. Every rule of the ERBB2 call is here.
 
+    ``tumor_cn_floor``: the tumour copy number held with the confidence a gain needs (min_z_score; call_erbb2);
     ``lod``: the tumour copy number of the amplicon core this sample would show with probability
     ``detection_probability``, at the low end of the TF interval (at the TF detection limit when TF is
     below detection); ``core_upper_cn``: the core's 95% upper tumour copy
@@ -190,13 +191,15 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         return "indeterminate", (f"Focal ERBB2 gain ({level_text}) but {tf_text}, so the tumour copy number cannot "
                                  "be established; give --tumor-fraction (e.g. from variant allele fractions).")
     interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
-    if tumor_cn >= high and tumor_ci[0] >= thresholds.min_amplification_copy_number:
-        return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}."
+    floor = f"at least {tumor_cn_floor:.1f} copies with the confidence a gain needs (z {thresholds.min_z_score:g})"
+    if tumor_cn >= high and tumor_cn_floor >= thresholds.min_amplification_copy_number:
+        return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}; {floor}."
     if tumor_ci[1] < high:
         return "low_level_gain", f"Focal ERBB2 gain ({level_text}) below the high-level threshold {high:g}: {interval}."
-    return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}: too uncertain to call high-level "
-                             f"(needs an estimate >= {high:g} with the interval above "
-                             f"{thresholds.min_amplification_copy_number:g}) or low-level (interval below {high:g}).")
+    return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}, {floor}: too uncertain to call "
+                             f"high-level (needs an estimate >= {high:g} and at least "
+                             f"{thresholds.min_amplification_copy_number:g} copies with that confidence) or "
+                             f"low-level (interval below {high:g}).")
 
 
 def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fit: purity.TumorFractionFit):
@@ -294,6 +297,16 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
             amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
                         "boundaries": "segment" if measured_on == "segment" else "amplicon core bins (not resolved)"}
     tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
+    # The tumour copy number held with the confidence a gain needs: the level min_z_score SEs below its estimate
+    # (and the core's, where the interval takes it in), read at the top of the TF interval. A high-level call needs
+    # it >= 6, as sure of the amplification as of the gain: at a low TF a small plasma excess means many tumour
+    # copies, and the 95% bound let a CN-4 tumour at TF 2.5% with a 3-SE excursion of its amplicon core through
+    # (benchmarks/results/fragment_size_variation.md).
+    floor_level = level - thresholds.min_z_score * se
+    if spans_core:
+        floor_level = min(floor_level, core_relative - thresholds.min_z_score * core_se)
+    _, floor_interval = tumor_copy_number(plasma, (2 * 2 ** floor_level, plasma_ci[1]), tumor_fraction)
+    tumor_cn_floor = None if floor_interval is None else floor_interval[0]
     # the limit of detection is for the smallest real amplicon, the core, measured on its own bins: the level
     # found significant with probability detection_probability, at the low end of the tumour-fraction interval
     power_z = NormalDist().inv_cdf(thresholds.detection_probability)
@@ -310,8 +323,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         interval_text += " with the amplicon core's bins"
     level_text = f"plasma copy number {plasma:.2f}, {interval_text}, z {effective_z:.1f}"
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
-                              tumor_ci=tumor_ci, lod=lod, core_upper_cn=core_upper_cn, tumor_fraction=tumor_fraction,
-                              level_text=level_text, thresholds=thresholds)
+                              tumor_ci=tumor_ci, tumor_cn_floor=tumor_cn_floor, lod=lod, core_upper_cn=core_upper_cn,
+                              tumor_fraction=tumor_fraction, level_text=level_text, thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
         core_log2_ratio=core_relative, z_score=z_score, null_z_score=null_z,

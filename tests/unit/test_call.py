@@ -13,8 +13,8 @@ UNDETECTED = TumorFractionFit(None, None, False, 0.06, 0.0, None, "copy-number f
 
 def classify(**changes):
     arguments = dict(qc=PASS, significant=True, focal=True, plasma_ci=(5.0, 6.0), tumor_cn=20.0,
-                     tumor_ci=(14.0, 28.0), lod=4.0, core_upper_cn=30.0, tumor_fraction=DETECTED, level_text="PCN 5.5",
-                     thresholds=THRESHOLDS)
+                     tumor_ci=(14.0, 28.0), tumor_cn_floor=11.0, lod=4.0, core_upper_cn=30.0,
+                     tumor_fraction=DETECTED, level_text="PCN 5.5", thresholds=THRESHOLDS)
     arguments.update(changes)
     return call.classify(**arguments)
 
@@ -48,10 +48,14 @@ def test_focal_gain_below_8_is_low_level():
     assert classify(tumor_cn=4.0, tumor_ci=(3.0, 5.5))[0] == "low_level_gain"
 
 
-def test_high_level_needs_the_interval_above_6():
-    assert classify(tumor_cn=9.0, tumor_ci=(6.0, 13.0))[0] == "high_level_amplification"  # 6 is inclusive
-    status, reason = classify(tumor_cn=9.0, tumor_ci=(5.0, 13.0))
-    assert status == "indeterminate" and "too uncertain" in reason
+def test_high_level_needs_6_copies_with_the_confidence_a_gain_needs():
+    """The floor is the tumour CN at the plasma level min_z_score SEs below the estimate, so it lies below the
+    95% interval's low end: an interval above 6 is not enough (TF 2.5%, a CN-4 tumour once read as 21.9, CI
+    6.8-50.7, from a 3-SE excursion of its amplicon core)."""
+    status, reason = classify(tumor_cn=9.0, tumor_ci=(7.0, 13.0), tumor_cn_floor=6.0)  # 6 is inclusive
+    assert status == "high_level_amplification" and "at least 6.0 copies" in reason
+    status, reason = classify(tumor_cn=21.9, tumor_ci=(6.8, 50.7), tumor_cn_floor=3.5)
+    assert status == "indeterminate" and "too uncertain" in reason and "at least 3.5 copies" in reason
 
 
 def test_estimate_below_8_with_interval_reaching_8_is_indeterminate():
