@@ -330,7 +330,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         core_log2_ratio=core_relative, z_score=z_score, null_z_score=null_z,
         gain_detected=significant, detectable_plasma_copy_number=detectable_plasma,
         plasma_copy_number=plasma, plasma_copy_number_ci95=plasma_ci,
-        tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, focal=focal, amplicon=amplicon,
+        tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, tumor_copy_number_floor=tumor_cn_floor,
+        focal=focal, amplicon=amplicon,
         arm_log2_ratios={"17p": p_level - baseline, "17q": q_level - baseline},
         limit_of_detection_copy_number=lod, qc=qc,
     )
@@ -372,7 +373,8 @@ def size_weighted_call(plasma: Erbb2Call, weighted: Erbb2Call, fit: purity.Tumor
                    "z_score": weighted.z_score, "null_z_score": weighted.null_z_score,
                    "gain_detected": weighted.gain_detected, "measured_on": weighted.measured_on}
     return replace(plasma, status=weighted.status, reason=reason, tumor_copy_number=weighted.tumor_copy_number,
-                   tumor_copy_number_ci95=weighted.tumor_copy_number_ci95, focal=weighted.focal,
+                   tumor_copy_number_ci95=weighted.tumor_copy_number_ci95,
+                   tumor_copy_number_floor=weighted.tumor_copy_number_floor, focal=weighted.focal,
                    amplicon=weighted.amplicon, limit_of_detection_copy_number=weighted.limit_of_detection_copy_number,
                    called_on="size_weighted", size_weighted=measurement)
 

@@ -854,6 +854,7 @@ def call_document(call, tumor_fraction, size_weighted_fit, provenance: dict, pat
         "status": call.status, "reason": call.reason,
         "plasma_copy_number": call.plasma_copy_number, "plasma_copy_number_ci95": call.plasma_copy_number_ci95,
         "tumor_copy_number": call.tumor_copy_number, "tumor_copy_number_ci95": call.tumor_copy_number_ci95,
+        "tumor_copy_number_floor": call.tumor_copy_number_floor,
         "log2_ratio": call.log2_ratio, "log2_ratio_se": call.log2_ratio_se, "measured_on": call.measured_on,
         "core_log2_ratio": call.core_log2_ratio, "z_score": call.z_score, "null_z_score": call.null_z_score,
         "gain_detected": call.gain_detected, "detectable_plasma_copy_number": call.detectable_plasma_copy_number,

@@ -101,6 +101,11 @@ def _tumor_fraction_text(fraction: dict) -> str:
     return text
 
 
+def _floor_text(floor) -> str:
+    """What the high-level rule reads (call.classify): the tumour copy number at min_z_score SEs."""
+    return "" if floor is None else f"; at least {_number(floor, 1)} with the confidence a gain needs"
+
+
 def _qc_table(qc: dict) -> str:
     rows = "".join(f"<tr><th>{escape(str(k).replace('_', ' '))}</th><td>{escape(str(v))}</td></tr>"
                    for k, v in qc.items() if k not in ("pass", "reasons"))
@@ -117,7 +122,7 @@ def _call_summary(call: dict) -> str:
         ("ERBB2 plasma copy number", _number(erbb2["plasma_copy_number"]) + _interval(erbb2["plasma_copy_number_ci95"])),
         ("Tumour fraction", _tumor_fraction_text(call["tumor_fraction"])),
         ("ERBB2 tumour copy number", _number(erbb2["tumor_copy_number"], 1) +
-         _interval(erbb2["tumor_copy_number_ci95"], 1)),
+         _interval(erbb2["tumor_copy_number_ci95"], 1) + _floor_text(erbb2.get("tumor_copy_number_floor"))),
         ("Focal", {True: "yes", False: "no (broad gain)", None: "&ndash;"}[erbb2["focal"]]),
         ("Amplicon", escape(f"{amplicon['chrom']}:{amplicon['start'] + 1:,}-{amplicon['end']:,} "
                             f"({', '.join(amplicon['genes'])})") if amplicon else "&ndash;"),

@@ -301,6 +301,9 @@ class Erbb2Call:
     plasma_copy_number_ci95: tuple[float, float]
     tumor_copy_number: float | None
     tumor_copy_number_ci95: tuple[float, float] | None
+    # the tumour CN at the plasma level min_z_score SEs below the estimate, top of the TF interval: a high-level
+    # call needs it >= min_amplification_copy_number (call.classify)
+    tumor_copy_number_floor: float | None
     focal: bool | None
     amplicon: dict | None  # chrom, start, end (0-based half-open), genes
     arm_log2_ratios: dict  # "17p", "17q" (outside the amplicon), relative to the diploid baseline

@@ -21,6 +21,9 @@ def test_clear_focal_amplification(cohort):
     assert fraction["detected"] and abs(fraction["estimate"] - 0.3) <= 0.05
     assert erbb2["focal"] is True and "ERBB2" in erbb2["amplicon"]["genes"]
     assert abs(erbb2["tumor_copy_number"] - 20) <= 5
+    assert 6 <= erbb2["tumor_copy_number_floor"] < erbb2["tumor_copy_number_ci95"][0]  # 3 SE reach further than 1.96
+    assert f"at least {erbb2['tumor_copy_number_floor']:.1f} with the confidence a gain needs" in (
+        cohort / "calls" / "AMP.report.html").read_text()
     for suffix in ("counts.tsv", "ratios.tsv", "seg", "genome.png", "chr17.png"):
         assert (cohort / "calls" / f"AMP.{suffix}").stat().st_size > 0
 
@@ -43,7 +46,7 @@ def test_public_interface_fields_are_present(cohort):
     call = json.loads(next((cohort / "calls").glob("*.call.json")).read_text())
     assert call["format"] == "her2cnv.call/1"
     for field in ("status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
-                  "tumor_copy_number_ci95", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number",
+                  "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number",
                   "called_on", "size_weighted"):
         assert field in call["erbb2"]
     for field in ("estimate", "ci95", "method", "size_weighted"):

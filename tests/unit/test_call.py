@@ -135,17 +135,19 @@ def test_size_weighted_call_keeps_the_plasma_measurement_and_takes_the_rest_from
                     log2_ratio=0.49, log2_ratio_se=0.03, measured_on="segment", core_log2_ratio=0.5, z_score=16.0,
                     null_z_score=20.0, gain_detected=True, detectable_plasma_copy_number=2.3,
                     plasma_copy_number=2.8, plasma_copy_number_ci95=(2.7, 2.9), tumor_copy_number=None,
-                    tumor_copy_number_ci95=None, focal=True, amplicon=None, arm_log2_ratios={},
+                    tumor_copy_number_ci95=None, tumor_copy_number_floor=None, focal=True, amplicon=None,
+                    arm_log2_ratios={},
                     limit_of_detection_copy_number=30.0, qc=PASS)
         return Erbb2Call(**{**base, **fields})
 
     plasma = erbb2()
     weighted = erbb2(status="high_level_amplification", reason="Focal ERBB2 amplification (PCN 3.5).",
                      plasma_copy_number=3.5, plasma_copy_number_ci95=(3.3, 3.7), log2_ratio=0.81, z_score=25.0,
-                     tumor_copy_number=40.0, tumor_copy_number_ci95=(25.0, 60.0),
+                     tumor_copy_number=40.0, tumor_copy_number_ci95=(25.0, 60.0), tumor_copy_number_floor=19.0,
                      amplicon={"chrom": "chr17", "start": 39_600_000, "end": 39_900_000, "genes": ["ERBB2"]},
                      limit_of_detection_copy_number=9.0)
     combined = call.size_weighted_call(plasma, weighted, UNDETECTED)
+    assert combined.tumor_copy_number_floor == 19.0
     assert (combined.status, combined.tumor_copy_number, combined.tumor_copy_number_ci95) == (
         "high_level_amplification", 40.0, (25.0, 60.0))
     assert combined.amplicon == weighted.amplicon and combined.limit_of_detection_copy_number == 9.0
