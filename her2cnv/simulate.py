@@ -406,13 +406,9 @@ class SampleDesign:
     @property
     def fragment_length_models(self) -> dict[str, list[dict]]:
         """The length mixture of normal fragments, of tumour fragments, and of tumour fragments in the amplicon."""
-        def peaked_at(mode: float) -> list[dict]:
-            mononucleosomal, *rest = FRAGMENT_LENGTH_MODEL["tumor"]
-            return [{**mononucleosomal, "mean": mode}, *rest]
-
-        models = {"normal": FRAGMENT_LENGTH_MODEL["normal"], "tumor": peaked_at(self.tumor_fragment_mode)}
+        models = {"normal": FRAGMENT_LENGTH_MODEL["normal"], "tumor": tumor_fragment_model(self.tumor_fragment_mode)}
         if self.amplicon_fragment_mode is not None:
-            models["amplicon"] = peaked_at(self.amplicon_fragment_mode)
+            models["amplicon"] = tumor_fragment_model(self.amplicon_fragment_mode)
         return models
 
 
@@ -565,6 +561,12 @@ class Records:
                 "n_unmapped_pairs": self.n_fragments if self.unmapped else 0,
                 "n_tumor_fragments": self.n_tumor_fragments,
                 "n_duplicate_fragments": self.n_duplicate_fragments, "n_records": len(self)}
+
+
+def tumor_fragment_model(mode: float) -> list[dict]:
+    """The tumour's length mixture with its mononucleosomal peak at ``mode`` bp."""
+    mononucleosomal, *rest = FRAGMENT_LENGTH_MODEL["tumor"]
+    return [{**mononucleosomal, "mean": mode}, *rest]
 
 
 def short_fragment_share(components: list[dict], low: int, high: int) -> float:
