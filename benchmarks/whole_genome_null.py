@@ -9,7 +9,10 @@ simulates chr1-chr22 at GRCh38 length (``--scale 1``) as low-pass WGS at 0.5x an
 
 - the null: ``--nulls`` (default 240) tumour-free samples (TF 0 with ``--preset crc_typical``: the
   events are given, but there is no tumour DNA in the plasma), against a panel of 15 normals;
-- power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``).
+- power: 6 samples each at TF 2% and 5% (``--preset crc_typical --preset erbb2_focal``);
+- low-level ERBB2 gains: 10 samples each at tumour CN 4 and 6 (``--erbb2-copy-number``) and TF 2% and 3%,
+  where a whole genome detects the tumour fraction and a small plasma excess, read high by noise, would
+  mean many tumour copies: none may be called high-level.
 
 It reports the null distribution of the fit improvement, how many samples pass the threshold (with
 the exact one-sided 95% upper bound on the false-detection rate that allows), the TF estimates and
@@ -43,12 +46,15 @@ CONTIGS = ",".join(f"chr{i}" for i in range(1, 23))
 REFERENCE_SEED = 7
 DEPTH = 0.5
 TUMOUR = ["crc_typical", "erbb2_focal"]
-# (folder, sample name, number of samples, first seed, tumour fraction, presets, role in the report);
-# the null's number is --nulls
-GROUPS = [("normals", "N{:02d}", 15, 1001, 0.0, ["none"], "Panel of normals"),
-          ("null", "null{:02d}", None, 2001, 0.0, ["crc_typical"], "Null (no tumour DNA, so its events are absent)"),
-          ("tumour", "tf0.02-r{}", 6, 3001, 0.02, TUMOUR, "Power"),
-          ("tumour", "tf0.05-r{}", 6, 4001, 0.05, TUMOUR, "Power")]
+# (folder, sample name, number of samples, first seed, tumour fraction, presets, other simulate options, role in
+# the report); the null's number is --nulls
+GROUPS = [("normals", "N{:02d}", 15, 1001, 0.0, ["none"], [], "Panel of normals"),
+          ("null", "null{:02d}", None, 2001, 0.0, ["crc_typical"], [], "Null (no tumour DNA, so its events are absent)"),
+          ("tumour", "tf0.02-r{}", 6, 3001, 0.02, TUMOUR, [], "Power"),
+          ("tumour", "tf0.05-r{}", 6, 4001, 0.05, TUMOUR, [], "Power"),
+          *(("lowlevel", f"cn{cn}-tf{tf:g}-r{{}}", 10, seed, tf, TUMOUR, ["--erbb2-copy-number", str(cn)],
+             "Low-level ERBB2 gain") for cn, tf, seed in ((4, 0.02, 5001), (4, 0.03, 6001), (6, 0.02, 7001),
+                                                           (6, 0.03, 8001)))]
 
 
 def her2cnv(*arguments) -> None:
@@ -79,15 +85,16 @@ def groups(nulls: int) -> list[tuple]:
 
 def samples(work: Path, nulls: int) -> list[dict]:
     return [{"group": folder, "name": name.format(i), "seed": seed + i - 1, "tf": tf, "presets": presets,
-             "counts": work / folder / f"{name.format(i)}.counts.tsv"}
-            for folder, name, n, seed, tf, presets, _ in groups(nulls) for i in range(1, n + 1)]
+             "options": options, "counts": work / folder / f"{name.format(i)}.counts.tsv"}
+            for folder, name, n, seed, tf, presets, options, _ in groups(nulls) for i in range(1, n + 1)]
 
 
 def simulate(sample: dict, reference: Path, bins: Path) -> bool:
     counts = sample["counts"]
     presets = [x for p in sample["presets"] for x in ("--preset", p)]
     return make(counts, "simulate", "sample", "--reference", reference, "--bins", bins, "--seed", sample["seed"],
-                "--sample", sample["name"], "--tumor-fraction", f"{sample['tf']:g}", *presets, "--depth", DEPTH,
+                "--sample", sample["name"], "--tumor-fraction", f"{sample['tf']:g}", *presets, *sample["options"],
+                "--depth", DEPTH,
                 "--truth", counts.with_name(f"{sample['name']}.truth.json"))
 
 
@@ -161,10 +168,11 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
           f"- Genome: the 22 autosomes (chr1–chr22) at GRCh38 length (`--scale 1`, reference seed {REFERENCE_SEED}); "
           f"{meta['genome_gb']:.2f} Gb, {meta['n_bins']} bins (100 kb, 10 kb over the 17q12 locus); low-pass WGS at {DEPTH:g}x.",
           *(f"- {role}: {n} samples ({name.format(1)}, ...), TF {tf:g}, "
-            + " ".join(f"`--preset {p}`" for p in presets) + f", seeds {seed}–{seed + n - 1}."
-            for _, name, n, seed, tf, presets, role in groups(meta["nulls"])),
+            + " ".join([f"`--preset {p}`" for p in presets] + [f"`{' '.join(options)}`"] * bool(options))
+            + f", seeds {seed}–{seed + n - 1}."
+            for _, name, n, seed, tf, presets, options, role in groups(meta["nulls"])),
           "- `crc_typical`: +8q, +13, +20q, −18; `erbb2_focal`: ERBB2 at tumour CN 20 over 300 kb "
-          "(simulator defaults).",
+          "(simulator defaults; the low-level samples set the CN).",
           f"- Threshold (reference/thresholds.toml, `[tumor_fraction]`): TF is detected when the fit improvement is "
           f">= `min_fit_improvement` = {threshold:g} and the estimate >= `min_reportable` = {reportable:g}; "
           "`tumor_fraction.fit_improvement` and `.detected` are read from each call.json.", "",
@@ -207,7 +215,33 @@ def report(rows: list[dict], thresholds: dict, meta: dict) -> str:
                   f"{max(values):.2f}) | {sum(x >= threshold for x in values)} | "
                   f"{sum(r['call']['tumor_fraction']['detected'] for r in chosen)} | "
                   + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())) + " |")
+    md += low_level(rows)
     return "\n".join(md) + "\n"
+
+
+def low_level(rows: list[dict]) -> list[str]:
+    """Lines on the low-level ERBB2 gains: their statuses, and any high-level call (a false one)."""
+    md = ["", "## Low-level ERBB2 gains (tumour CN 4 and 6)", "",
+          "A high-level call here would be false. With the tumour fraction detected, a plasma excess read high by "
+          "noise means many tumour copies at TF 2-3%: the high-level rule asks for >= 6 tumour copies with the "
+          "confidence a gain needs (3 SE), not at the 95% interval's low end.", "",
+          "| tumour CN | true TF | n | TF detected | ERBB2 statuses | high-level | largest tumour CN estimate "
+          "(95% CI; at 3 SE) |", "|---|---|---|---|---|---|---|"]
+    cells: dict[tuple, list] = {}
+    for r in rows:
+        if r["group"] == "lowlevel":
+            cells.setdefault((r["name"].split("-")[0], r["tf"]), []).append(r)
+    for (cn, fraction), chosen in sorted(cells.items()):
+        statuses = Counter(r["call"]["erbb2"]["status"] for r in chosen)
+        estimated = [r["call"]["erbb2"] for r in chosen if r["call"]["erbb2"]["tumor_copy_number"] is not None]
+        top = max(estimated, key=lambda e: e["tumor_copy_number"], default=None)
+        md.append(f"| {cn[2:]} | {fraction:g} | {len(chosen)} | "
+                  f"{sum(r['call']['tumor_fraction']['detected'] for r in chosen)} | "
+                  + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+                  + f" | {statuses['high_level_amplification']} | "
+                  + ("–" if top is None else f"{top['tumor_copy_number']:.1f} ({top['tumor_copy_number_ci95'][0]:.1f}–"
+                     f"{top['tumor_copy_number_ci95'][1]:.1f}; {top['tumor_copy_number_floor']:.1f})") + " |")
+    return md
 
 
 def main() -> int:
