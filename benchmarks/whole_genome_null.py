@@ -49,7 +49,8 @@ TUMOUR = ["crc_typical", "erbb2_focal"]
 # (folder, sample name, number of samples, first seed, tumour fraction, presets, other simulate options, role in
 # the report); the null's number is --nulls
 GROUPS = [("normals", "N{:02d}", 15, 1001, 0.0, ["none"], [], "Panel of normals"),
-          ("null", "null{:02d}", None, 2001, 0.0, ["crc_typical"], [], "Null (no tumour DNA, so its events are absent)"),
+          ("null", "null{:02d}", None, 2001, 0.0, ["crc_typical"], [],
+           "Null (no tumour DNA, so its events are absent)"),
           ("tumour", "tf0.02-r{}", 6, 3001, 0.02, TUMOUR, [], "Power"),
           ("tumour", "tf0.05-r{}", 6, 4001, 0.05, TUMOUR, [], "Power"),
           *(("lowlevel", f"cn{cn}-tf{tf:g}-r{{}}", 10, seed, tf, TUMOUR, ["--erbb2-copy-number", str(cn)],
@@ -239,8 +240,9 @@ def low_level(rows: list[dict]) -> list[str]:
                   f"{sum(r['call']['tumor_fraction']['detected'] for r in chosen)} | "
                   + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
                   + f" | {statuses['high_level_amplification']} | "
-                  + ("–" if top is None else f"{top['tumor_copy_number']:.1f} ({top['tumor_copy_number_ci95'][0]:.1f}–"
-                     f"{top['tumor_copy_number_ci95'][1]:.1f}; {top['tumor_copy_number_floor']:.1f})") + " |")
+                  + ("–" if top is None else f"{top['tumor_copy_number']:.1f} "
+                     f"({top['tumor_copy_number_ci95'][0]:.1f}–{top['tumor_copy_number_ci95'][1]:.1f}; "
+                     f"{top['tumor_copy_number_floor']:.1f})") + " |")
     return md
 
 

@@ -46,8 +46,8 @@ def test_public_interface_fields_are_present(cohort):
     call = json.loads(next((cohort / "calls").glob("*.call.json")).read_text())
     assert call["format"] == "her2cnv.call/1"
     for field in ("status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
-                  "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "z_score", "focal", "limit_of_detection_copy_number",
-                  "called_on", "size_weighted"):
+                  "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "z_score", "focal",
+                  "limit_of_detection_copy_number", "called_on", "size_weighted"):
         assert field in call["erbb2"]
     for field in ("estimate", "ci95", "method", "size_weighted"):
         assert field in call["tumor_fraction"]

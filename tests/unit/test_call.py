@@ -136,8 +136,7 @@ def test_size_weighted_call_keeps_the_plasma_measurement_and_takes_the_rest_from
                     null_z_score=20.0, gain_detected=True, detectable_plasma_copy_number=2.3,
                     plasma_copy_number=2.8, plasma_copy_number_ci95=(2.7, 2.9), tumor_copy_number=None,
                     tumor_copy_number_ci95=None, tumor_copy_number_floor=None, focal=True, amplicon=None,
-                    arm_log2_ratios={},
-                    limit_of_detection_copy_number=30.0, qc=PASS)
+                    arm_log2_ratios={}, limit_of_detection_copy_number=30.0, qc=PASS)
         return Erbb2Call(**{**base, **fields})
 
     plasma = erbb2()
