@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -835,6 +836,21 @@ def report(rows: list[dict], args, meta: dict) -> str:
         body.append([mode] + cells)
     md += [table(["mode"] + [f"CN {fmt(c)}" for c in cns] + ["all"], body), ""]
 
+    # ---- replicate pairs
+    pairs = meta["replicate_pairs"]
+    md += ["## Replicate pairs: what `monitor` reads into no change", "",
+           "Every ordered pair of replicate draws (different seeds) of one grid cell with TF >= 10% and CN >= 8 — "
+           "one tumour state sampled twice — run through `monitor`'s rules as baseline and later timepoint. With "
+           "honest intervals the change z-score of the excess plasma CN scatters with SD 1 and falls beyond 1.96 "
+           "in 5% of pairs; any category but `stable` is a false alarm.", ""]
+    body = [[mode, len(e["z"]), f"{statistics.pstdev(e['z']):.2f}" if len(e["z"]) > 1 else "–",
+             pct(sum(abs(z) > 1.959964 for z in e["z"]), len(e["z"])),
+             ", ".join(f"{k} {v}" for k, v in sorted(e["responses"].items()))]
+            for mode, e in sorted(pairs.items(), key=lambda item: MODE_ORDER[item[0]])]
+    md += [table(["mode", "ordered pairs", "change z SD", "beyond 1.96", "categories"], body), ""]
+    md += [f"- {alarm}" for _, e in sorted(pairs.items(), key=lambda item: MODE_ORDER[item[0]])
+           for alarm in e["alarms"]] + [""]
+
     # ---- flat genome
     md += ["## Flat genome (no crc_typical): tumour fraction not estimable", "",
            "Only the ERBB2 event; no arm-level events, so the TF fit has nothing to fit. Expected: "
@@ -856,6 +872,36 @@ def report(rows: list[dict], args, meta: dict) -> str:
     md += [f"Legend: {LEGEND}.", ""]
     md[summary_at:summary_at] = ["## Targets", ""] + [f"- {t}" for t in targets] + [""]
     return "\n".join(md)
+
+
+def replicate_pairs(results: list[dict]) -> dict:
+    """What ``monitor`` reads into no change: every ordered pair of replicate draws (different seeds) of one grid
+    cell with TF >= 10% and CN >= 8, as baseline and later timepoint. Per mode: the change z-scores of the
+    excess plasma CN, the response categories, and each pair not called ``stable`` (a false alarm)."""
+    from her2cnv import io as h2io, monitor
+
+    thresholds = h2io.read_thresholds()
+    cells = defaultdict(list)
+    for result in results:
+        spec = result["spec"]
+        if "call" in result and spec["group"] == "grid" and spec["tf"] >= 0.1 and spec["cn"] >= HIGH:
+            cells[(spec["mode"], spec["tf"], spec["cn"], spec["arm_gain"])].append(result)
+    summary = {}
+    for (mode, tf, cn, arm), members in sorted(cells.items()):
+        entry = summary.setdefault(mode, {"z": [], "responses": Counter(), "alarms": []})
+        members.sort(key=lambda r: r["spec"]["replicate"])
+        for earlier, later in itertools.permutations(members, 2):
+            points = [monitor.timepoint(r["call"], date, r["spec"]["name"])
+                      for r, date in ((earlier, "2026-01-01"), (later, "2026-01-22"))]
+            change = monitor.track_patient(points, thresholds)[1]["change_from_baseline"]
+            excess = change["excess_plasma_copy_number"]
+            if excess["z_score"] is not None:
+                entry["z"].append(excess["z_score"])
+            entry["responses"][change["response"]] += 1
+            if change["response"] != "stable":
+                entry["alarms"].append(f"{mode} TF {fmt(tf)} CN {fmt(cn)} {'17q gain' if arm else 'no 17q gain'}: "
+                                       f"{change['response']} ({change['reason']})")
+    return summary
 
 
 # ---------------------------------------------------------------- main
@@ -966,7 +1012,8 @@ def main(argv=None) -> int:
                  "n_simulated": sum(bool(r.get("simulated")) for r in results), "n_called": len(results),
                  "command": " ".join(["python benchmarks/validate_call.py"] + (argv if argv is not None else sys.argv[1:])),
                  "genome_mb": sum(lengths.values()) / 1e6, "n_bins": n_bins, "bins_per_arm": bins_per_arm,
-                 "panel_targets": panel_targets, "cache": getattr(args, "cache_info", {})})
+                 "panel_targets": panel_targets, "cache": getattr(args, "cache_info", {}),
+                 "replicate_pairs": replicate_pairs(results)})
     (out / "validation.md").write_text(report(rows, args, meta))
     seconds = sorted(r["seconds"] for r in results)
     log(f"wrote {out / 'validation.md'} and validation.tsv; wall {wall:.0f} s; per sample median "

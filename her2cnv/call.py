@@ -9,7 +9,9 @@ every real ERBB2 amplicon contains) differ significantly from their segment
 are used. The limit of detection is likewise for an amplification of the core.
 
 Intervals. A segment's SE is never less than its own bins' scatter says, and it
-carries the tumour-fraction fit's model error. A segment longer than the
+carries the tumour-fraction fit's model error and the error of the sample's own
+fitted GC curve at the segment's GC (``normalize.gc_curve``): bins of one GC share
+one correction, so that error does not shrink with more bins. A segment longer than the
 largest focal span (an arm, say) vouches for ERBB2 only if no amplicon too small
 or weak to segment lies inside it, so ERBB2's interval is then widened to take
 in the core's own interval as well.
@@ -55,14 +57,22 @@ def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
 
 
 def weighted_level(profile: Profile, coefficients: np.ndarray, dispersion: float) -> tuple[float, float]:
-    """Weighted mean of the log2 ratios with per-bin ``coefficients`` (x weight), and its SE."""
+    """Weighted mean of the log2 ratios with per-bin ``coefficients`` (x weight), and its SE (bin noise and
+    the GC curve's error)."""
     usable = np.isfinite(profile.log2_ratio) & (coefficients > 0)
     if not usable.any():
         return float("nan"), float("nan")
     a = coefficients[usable] * profile.weight[usable]
     mean = float(np.sum(a * profile.log2_ratio[usable]) / a.sum())
     variance = float(np.sum(a ** 2 / profile.weight[usable]) / a.sum() ** 2)
-    return mean, float(np.sqrt(variance * dispersion))
+    return mean, float(np.hypot(np.sqrt(variance * dispersion), gc_level_se(profile, coefficients)))
+
+
+def gc_level_se(profile: Profile, coefficients: np.ndarray) -> float:
+    """The SE that the sample's fitted GC curve adds to its weighted level over ``coefficients``: one error
+    for bins of one GC, however many there are (``types.GcCurveError``)."""
+    usable = np.isfinite(profile.log2_ratio) & (coefficients > 0)
+    return normalize.gc_error_se(profile.gc_error, np.where(usable, coefficients * profile.weight, 0.0))
 
 
 def segment_of(segments: Segments, bin_indices: np.ndarray) -> int | None:
@@ -245,12 +255,14 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     chosen = holder is not None and segments.n_bins[holder] > 0  # the core is then chosen over its segment
     if chosen:
         segment_level = float(segments.log2_ratio[holder])
-        # a segment's level also carries the model error of the diploid baseline (the TF fit's floor)
-        segment_se = float(np.hypot(segment_scatter_se(segments, holder, profile), tumor_fraction.model_error))
+        in_segment = np.zeros(len(bins))
+        in_segment[segments.first_bin[holder]:segments.end_bin[holder]] = 1.0
+        # a segment's level also carries the model error of the diploid baseline (the TF fit's floor) and
+        # the error of the GC curve at its bins' GC
+        segment_se = float(np.sqrt(segment_scatter_se(segments, holder, profile) ** 2
+                                   + tumor_fraction.model_error ** 2 + gc_level_se(profile, in_segment) ** 2))
         departure = abs(core_level - segment_level) / np.hypot(core_se, segment_se)
         if departure < thresholds.min_focal_z_score:
-            in_segment = np.zeros(len(bins))
-            in_segment[segments.first_bin[holder]:segments.end_bin[holder]] = 1.0
             coefficients, level, se, measured_on = in_segment, segment_level, segment_se, "segment"
             chosen = False
     level -= baseline

@@ -8,7 +8,9 @@ The steps, for normals (building the panel) and samples alike:
    depths differ by the capture enrichment.
 2. GC correction: a LOESS fit (local linear, tricube weights) of relative depth
    against GC, on the per-0.5%-GC medians of the autosomal bins, then division by
-   the fit and by the group median, as ichorCNA/QDNAseq do.
+   the fit and by the group median, as ichorCNA/QDNAseq do. The fit's own error
+   is kept (``types.GcCurveError``): bins of one GC share it, so a level's SE
+   must carry it however many bins it averages (``call.py``).
 3. Against the panel: ``log2(depth) - reference_log2`` (the normals' median), then
    the projection onto the panel's residual components is removed (as GATK's
    DenoiseReadCounts does).
@@ -24,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bins import canonical_contig
-from .types import Bins, FragmentCounts, Panel, Profile
+from .types import Bins, FragmentCounts, GcCurveError, Panel, Profile
 
 GC_STEP = 0.005  # GC bins of 0.5% for the LOESS medians
 LOESS_SPAN = 0.3  # fraction of the bins each local fit uses
@@ -86,52 +88,66 @@ def callable_length(bins: Bins) -> np.ndarray:
     return (bins.end - bins.start) * np.clip(1.0 - bins.n_fraction, 1e-3, 1.0)
 
 
-def loess(x: np.ndarray, y: np.ndarray, weight: np.ndarray, query: np.ndarray, span: float = LOESS_SPAN) -> np.ndarray:
-    """Local linear regression of y on x with tricube kernels whose width covers ``span`` of the weight."""
-    order = np.argsort(x)
-    x, y, weight = x[order], y[order], weight[order]
-    fitted = np.empty(len(query))
-    cumulative = np.cumsum(weight)
-    needed = span * cumulative[-1]
+def loess_smoother(x: np.ndarray, weight: np.ndarray, query: np.ndarray, span: float = LOESS_SPAN) -> np.ndarray:
+    """The local linear regression (tricube kernels whose width covers ``span`` of the weight) as a matrix:
+    row i holds the coefficients giving the fit at ``query[i]`` from the y values at ``x``. A linear
+    smoother, so the fit's own error follows from the y values' variances."""
+    smoother = np.empty((len(query), len(x)))
+    needed = span * weight.sum()
     for i, q in enumerate(query):
         distance = np.abs(x - q)
         by_distance = np.argsort(distance, kind="stable")
         reach = np.searchsorted(np.cumsum(weight[by_distance]), needed)
         bandwidth = max(distance[by_distance[min(reach, len(x) - 1)]], 1e-9) * 1.0001
         kernel = weight * np.clip(1 - (distance / bandwidth) ** 3, 0, None) ** 3
-        total = kernel.sum()
-        mean_x, mean_y = (kernel * x).sum() / total, (kernel * y).sum() / total
-        spread = (kernel * (x - mean_x) ** 2).sum()
-        slope = (kernel * (x - mean_x) * (y - mean_y)).sum() / spread if spread > 0 else 0.0
-        fitted[i] = mean_y + slope * (q - mean_x)
-    return fitted
+        kernel = kernel / kernel.sum()
+        offset = x - (kernel * x).sum()
+        spread = (kernel * offset ** 2).sum()
+        slope_part = kernel * offset * ((q - (kernel * x).sum()) / spread) if spread > 0 else 0.0
+        smoother[i] = kernel + slope_part
+    return smoother
 
 
-def gc_curve(relative_depth: np.ndarray, gc: np.ndarray, fit_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The GC-bias curve: LOESS of per-GC-bin median depth; returns (grid, fitted depth at grid)."""
+def gc_curve(relative_depth: np.ndarray, gc: np.ndarray, fit_bins: np.ndarray):
+    """The GC-bias curve: LOESS of per-GC-slot median depth. Returns (grid, fitted depth at grid, loadings).
+
+    ``loadings`` (grid x slots, see ``types.GcCurveError``) carry the curve's own error, centred as the
+    corrected depths are: each slot's median has variance ``pi/2 x sigma^2 / n`` (the median's large-sample
+    variance; ``sigma^2 / n`` for one or two bins), sigma robustly from the bins' scatter about the curve.
+    With a few hundred capture targets this error is a few hundredths of a log2 unit, as large as a focal
+    amplicon's own noise; with thousands of WGS bins it is negligible.
+    """
     slot = np.floor(gc[fit_bins] / GC_STEP).astype(np.int64)
     values = relative_depth[fit_bins]
-    grid, medians, sizes = [], [], []
-    for s in np.unique(slot):
-        in_slot = values[slot == s]
-        grid.append((s + 0.5) * GC_STEP)
-        medians.append(np.median(in_slot))
-        sizes.append(len(in_slot))
-    grid = np.array(grid)
-    fitted = loess(grid, np.array(medians), np.array(sizes, dtype=float), grid)
-    return grid, np.clip(fitted, 1e-3, None)
+    slots, slot_of_bin, sizes = np.unique(slot, return_inverse=True, return_counts=True)
+    grid = (slots + 0.5) * GC_STEP
+    medians = np.array([np.median(values[slot_of_bin == j]) for j in range(len(slots))])
+    smoother = loess_smoother(grid, sizes.astype(float), grid)
+    fitted = np.clip(smoother @ medians, 1e-3, None)
+    residual = values / fitted[slot_of_bin] - 1.0
+    sigma = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    median_variance = np.where(sizes >= 3, np.pi / 2, 1.0) * sigma ** 2 / sizes
+    # the corrected depths are divided by their median over the fit bins, which removes the curve's error
+    # averaged over the bins' GC distribution: what is left is each node's error against that average
+    centred = smoother - (sizes / sizes.sum()) @ smoother
+    loadings = centred * np.sqrt(median_variance) / (fitted[:, None] * np.log(2.0))
+    return grid, fitted, loadings
 
 
-def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """log2 of GC-corrected depth relative to its group median, the fitted depth (counts expected at
-    ratio 1), and the GC-bias amplitude (log2 range of the fit over the central 90% of GC values)."""
+def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray):
+    """log2 of GC-corrected depth relative to its group median, the fitted depth (counts expected at ratio 1),
+    the GC-bias amplitude (log2 range of the fit over the central 90% of GC values) and the fits' own error
+    (``types.GcCurveError``)."""
     length = callable_length(bins)
     density = (counts + PSEUDO_COUNT) / length
     groups = coverage_groups(bins)
     log2_depth = np.full(len(bins), np.nan)
     expected = np.full(len(bins), np.nan)
+    curve_group, node, fraction = np.full(len(bins), -1), np.zeros(len(bins), dtype=np.int64), np.zeros(len(bins))
+    loadings = []
     gc_bias, largest_group = 0.0, 0
     fittable = ((mask & (4 | 8 | 16 | 32)) == 0) & ~on_amplicon(bins)
+    gc = np.nan_to_num(bins.gc, nan=0.5)
     for group in np.unique(groups):
         members = groups == group
         fit_bins = members & fittable & (counts > 0)
@@ -141,18 +157,48 @@ def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray) -> tuple
             continue
         scale = np.median(density[fit_bins])
         relative = density / scale
-        grid, curve = gc_curve(relative, bins.gc, fit_bins)
-        fitted = np.interp(np.nan_to_num(bins.gc, nan=0.5), grid, curve)
+        grid, curve, group_loadings = gc_curve(relative, bins.gc, fit_bins)
+        fitted = np.interp(gc, grid, curve)
         corrected = relative / fitted
         centre = np.median(corrected[fit_bins])
         log2_depth[members] = np.log2(corrected[members] / centre)
         expected[members] = (scale * fitted * centre * length)[members]
+        curve_group[members] = len(loadings)
+        node[members], fraction[members] = grid_position(grid, gc[members])
+        loadings.append(group_loadings)
         if fit_bins.sum() > largest_group:  # report the bias of the group with the most bins
             largest_group = int(fit_bins.sum())
             low, high = np.quantile(bins.gc[fit_bins], [0.05, 0.95])
             central = (grid >= low) & (grid <= high)
             gc_bias = float(np.log2(curve[central].max() / curve[central].min())) if central.any() else 0.0
-    return log2_depth, expected, gc_bias
+    return log2_depth, expected, gc_bias, GcCurveError(curve_group, node, fraction, tuple(loadings))
+
+
+def grid_position(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each x's node (at or below it) and fraction of the way to the next node, as ``np.interp`` reads it."""
+    if len(grid) == 1:
+        return np.zeros(len(x), dtype=np.int64), np.zeros(len(x))
+    node = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, len(grid) - 2)
+    fraction = np.clip((x - grid[node]) / (grid[node + 1] - grid[node]), 0.0, 1.0)
+    return node, fraction
+
+
+def gc_error_se(error: GcCurveError, weight: np.ndarray) -> float:
+    """SE of the weighted mean of log2 ratios (``weight`` per bin, 0 to leave a bin out) that the fitted GC
+    curves' own error adds: the weights are carried onto the grid nodes, then through the loadings."""
+    total = weight.sum()
+    variance = 0.0
+    for group, loadings in enumerate(error.loadings):
+        chosen = (error.group == group) & (weight > 0)
+        if not chosen.any():
+            continue
+        share = weight[chosen] / total
+        node, fraction = error.node[chosen], error.fraction[chosen]
+        on_nodes = np.bincount(node, share * (1 - fraction), minlength=loadings.shape[0])
+        if loadings.shape[0] > 1:
+            on_nodes += np.bincount(node + 1, share * fraction, minlength=loadings.shape[0])
+        variance += float(np.sum((on_nodes @ loadings) ** 2))
+    return float(np.sqrt(variance))
 
 
 def project_out(residual: np.ndarray, basis: np.ndarray, fit_bins: np.ndarray) -> np.ndarray:
@@ -205,7 +251,7 @@ def inverse_variance(expected_count: np.ndarray, systematic_variance: np.ndarray
 def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     """Normalise one sample's counts against ``panel``; masked bins come out as NaN."""
     usable = panel.usable
-    log2_depth, expected, gc_bias = gc_corrected_log2(counts, bins, panel.mask)
+    log2_depth, expected, gc_bias, gc_error = gc_corrected_log2(counts, bins, panel.mask)
     residual = np.where(usable, log2_depth - panel.reference_log2, 0.0)
     log2_ratio = np.where(usable, denoise(residual, panel.basis, bins, usable), np.nan)
     expected_count = expected * np.exp2(panel.reference_log2)
@@ -213,4 +259,4 @@ def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     genome = bins.kind != "locus"
     return Profile(log2_ratio=log2_ratio, weight=weight, expected_count=expected_count,
                    noise=mapd(log2_ratio, bins.chrom, genome), locus_noise=mapd(log2_ratio, bins.chrom, ~genome),
-                   gc_bias=gc_bias, n_components=panel.basis.shape[0])
+                   gc_bias=gc_bias, n_components=panel.basis.shape[0], gc_error=gc_error)

@@ -241,6 +241,27 @@ class Panel:
 
 
 @dataclass(frozen=True, eq=False)
+class GcCurveError:
+    """How the error of a sample's fitted GC curves reaches its bins (``normalize.gc_curve``).
+
+    Bins of similar GC share one fitted correction, so its error does not average out over a segment's bins
+    as their own noise does: over a focal amplicon, whose bins sit in one GC isochore, it is one common error.
+    A coverage group's curve error at its grid nodes is ``loadings[group] @ xi`` in log2 units (after
+    centring), with ``xi`` independent standard normal, one per GC slot's median; a bin takes the linear
+    interpolation between nodes ``node`` and ``node + 1``.
+    """
+
+    group: np.ndarray  # int64 per bin: the coverage group whose curve corrected it, -1 for none
+    node: np.ndarray  # int64 per bin: the grid node at or below its GC
+    fraction: np.ndarray  # float64 per bin: its position between node and node + 1, in [0, 1]
+    loadings: tuple[np.ndarray, ...]  # per group: (grid nodes x GC slots)
+
+    def __post_init__(self):
+        if not len(self.group) == len(self.node) == len(self.fraction):
+            raise ValueError("GC curve error: per-bin arrays differ in length")
+
+
+@dataclass(frozen=True, eq=False)
 class Profile:
     """One sample's normalised copy-ratio profile (``normalize.log2_ratios``); NaN marks masked bins."""
 
@@ -251,6 +272,7 @@ class Profile:
     locus_noise: float  # MAPD of neighbouring locus (fine) bins, NaN without them
     gc_bias: float  # log2 range of the GC fit over the central 90% of bins
     n_components: int  # panel components projected out
+    gc_error: GcCurveError  # how the fitted GC curves' own error reaches each bin
 
 
 @dataclass(frozen=True)

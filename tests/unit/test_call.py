@@ -109,7 +109,7 @@ def test_segment_se_is_never_below_its_own_bins_scatter():
     import numpy as np
 
     from her2cnv.segment import segment_profile
-    from her2cnv.types import Profile
+    from her2cnv.types import GcCurveError, Profile
 
     rng = np.random.default_rng(5)
     weight = np.full(400, 100.0)  # SD 0.1 per bin
@@ -117,13 +117,31 @@ def test_segment_se_is_never_below_its_own_bins_scatter():
     values[0] = np.nan
     chrom = np.array(["chr1"] * 200 + ["chr2"] * 200)
     segments = segment_profile(values, weight, chrom)
-    profile = Profile(values, weight, np.ones(400), 0.1, float("nan"), 0.0, 0)
+    no_gc_curve = GcCurveError(np.full(400, -1), np.zeros(400, dtype=np.int64), np.zeros(400), ())
+    profile = Profile(values, weight, np.ones(400), 0.1, float("nan"), 0.0, 0, no_gc_curve)
     assert len(segments) == 2
     profile_se = (segments.ci_high - segments.ci_low) / (2 * call.Z95)
     assert call.segment_scatter_se(segments, 0, profile) == pytest.approx(profile_se[0])
     own = np.std(values[200:], ddof=1) / np.sqrt(200)
     assert call.segment_scatter_se(segments, 1, profile) == pytest.approx(own, rel=1e-9)
     assert own > 1.3 * profile_se[1]
+
+
+def test_a_level_carries_its_gc_curve_error_once_however_many_bins_it_averages():
+    """One GC curve whose two grid nodes share one error of 0.03 log2: a level over 10 bins or over 400 carries
+    all of it, on top of its bins' own noise (SD 0.1 each); bins with no curve add nothing."""
+    import numpy as np
+
+    from her2cnv.types import GcCurveError, Profile
+
+    shared = GcCurveError(np.r_[np.zeros(300, dtype=np.int64), np.full(100, -1)], np.zeros(400, dtype=np.int64),
+                          np.linspace(0, 1, 400), (np.array([[0.03], [0.03]]),))
+    profile = Profile(np.zeros(400), np.full(400, 100.0), np.ones(400), 0.1, float("nan"), 0.0, 0, shared)
+    for n in (10, 300):
+        _, se = call.weighted_level(profile, np.r_[np.ones(n), np.zeros(400 - n)], 1.0)
+        assert se == pytest.approx(np.hypot(0.1 / np.sqrt(n), 0.03))
+    _, se = call.weighted_level(profile, np.r_[np.zeros(300), np.ones(100)], 1.0)
+    assert se == pytest.approx(0.01)
 
 
 def test_size_weighted_call_keeps_the_plasma_measurement_and_takes_the_rest_from_the_second_look():

@@ -41,11 +41,44 @@ def panel(bins):
 
 def test_gc_correction_flattens_a_gc_curve(bins):
     counts = simulate_counts(bins, 5, depth=5000, shared=np.ones(len(bins)))
-    log2_depth, expected, gc_bias = normalize.gc_corrected_log2(counts, bins, normalize.static_mask(bins))
+    log2_depth, expected, gc_bias, _ = normalize.gc_corrected_log2(counts, bins, normalize.static_mask(bins))
     slope = np.polyfit(bins.gc, log2_depth, 1)[0]
     assert abs(slope) < 0.3  # the raw curve has slopes of several log2 units per unit GC
     assert gc_bias > 0.0
     assert np.allclose(np.median(counts / expected), 1.0, atol=0.02)
+
+
+def test_loess_smoother_reproduces_a_line():
+    """A local linear smoother fits a straight line exactly, and each row's coefficients sum to 1."""
+    grid = np.arange(0.30, 0.65, 0.005)
+    weight = np.random.default_rng(3).integers(1, 20, len(grid)).astype(float)
+    smoother = normalize.loess_smoother(grid, weight, grid)
+    assert np.allclose(smoother.sum(axis=1), 1.0)
+    assert np.allclose(smoother @ (3.0 - 2.0 * grid), 3.0 - 2.0 * grid)
+
+
+def test_gc_curve_error_predicts_the_scatter_of_a_level_at_one_gc():
+    """Twelve bins of one GC (left out of the fit, like the amplicon) in 300: across 200 replicate samples
+    their mean log2 depth scatters as their own noise and the fitted curve's error together predict; their
+    own noise alone would understate it by more than a fifth."""
+    layout = bins_module.genome_layout({"chr8": 15_000_000, "chr18": 15_000_000}, GRCH38, ["chr8", "chr18"])
+    gc = np.clip(np.random.default_rng(0).normal(0.45, 0.05, len(layout[0])), 0.3, 0.65)
+    small = bins_module.make_bins(*layout, gc, np.zeros(len(gc)), GRCH38)
+    one_gc = (small.gc > 0.53) & (small.gc < 0.57)
+    assert one_gc.sum() == 12
+    mask = normalize.static_mask(small) | np.where(one_gc, 4, 0).astype(np.uint8)  # out of the GC fit
+    mean = 2000 * np.exp((small.gc - 0.45) - 8 * (small.gc - 0.45) ** 2)
+    levels, curve_se = [], []
+    for replicate in range(200):
+        counts = np.random.default_rng(100 + replicate).poisson(
+            np.random.default_rng(1000 + replicate).gamma(100, mean / 100))
+        log2_depth, _, _, error = normalize.gc_corrected_log2(counts, small, mask)
+        levels.append(np.mean(log2_depth[one_gc] - np.log2(mean[one_gc])))
+        curve_se.append(normalize.gc_error_se(error, one_gc.astype(float)))
+    own_se = np.sqrt(np.mean(1 / mean[one_gc] + 0.01) / one_gc.sum()) / np.log(2)  # Poisson-gamma, CV 0.1
+    predicted = np.hypot(own_se, np.mean(curve_se))
+    assert np.std(levels) == pytest.approx(predicted, rel=0.12)
+    assert np.std(levels) > 1.2 * own_se
 
 
 def test_scaling_counts_leaves_log2_ratios_unchanged(bins, panel):
