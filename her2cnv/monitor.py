@@ -5,10 +5,15 @@ excess plasma copy number ``PCN - 2`` (the ERBB2 signal above the diploid
 background, which falls to 0 when the tumour DNA clears), tumour fraction and
 tumour copy number. A change counts as real when it exceeds measurement noise:
 ``z = change / sqrt(se_baseline^2 + se_later^2)``, two-sided at
-``min_change_z_score`` (1.96, ~5%), where each SE comes from that call's own
-interval (PCN from its log2 SE by the delta method; TF and tumour CN from their
-95% intervals). The test assumes the two measurements' errors are independent
-and roughly normal; it does not model biological day-to-day variation.
+``min_change_z_score`` (1.96, ~5%), where each SE is the half of that call's
+own 95% interval that faces the other value, divided by 1.96. The intervals are
+asymmetric (PCN through 2^level; tumour CN through 1/TF; ERBB2 inside an
+arm-scale segment, whose interval also takes in the amplicon core's), and only
+the side facing the other measurement bears on whether they differ: a
+full-width SE let an arm-level reading and a core-level one of the same tumour
+pass for a +700% rise. The test assumes the two measurements' errors are
+independent and roughly normal; it does not model biological day-to-day
+variation.
 
 Response categories, against baseline (thresholds in reference/thresholds.toml):
 
@@ -69,21 +74,21 @@ class Timepoint:
     qc_pass: bool
     gain_detected: bool
     plasma_copy_number: float
-    plasma_copy_number_se: float
+    plasma_copy_number_ci95: tuple[float, float] | None
     detectable_plasma_copy_number: float | None
     tumor_fraction: float | None
-    tumor_fraction_se: float | None
+    tumor_fraction_ci95: tuple[float, float] | None
     tumor_fraction_limit: float | None
     tumor_copy_number: float | None
-    tumor_copy_number_se: float | None
+    tumor_copy_number_ci95: tuple[float, float] | None
     pon_checksum: str | None
     bins_checksum: str | None
 
 
-def _se_from_interval(interval) -> float | None:
+def _interval(interval) -> tuple[float, float] | None:
     if not interval or interval[0] is None or interval[1] is None:
         return None
-    return (interval[1] - interval[0]) / (2 * Z95)
+    return float(interval[0]), float(interval[1])
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -99,16 +104,15 @@ def timepoint(document: dict, date: str, source: str) -> Timepoint:
             sample=document["sample"], date=date, status=erbb2["status"], qc_pass=bool(document["qc"]["pass"]),
             gain_detected=bool(erbb2["gain_detected"]),
             plasma_copy_number=_nan_if_none(plasma),
-            # from the interval, not log2_ratio_se: for ERBB2 inside an arm-scale segment the interval also
-            # spans the amplicon core's own measurement (call.py)
-            plasma_copy_number_se=_nan_if_none(None if plasma is None else
-                                               _se_from_interval(erbb2["plasma_copy_number_ci95"])),
+            # the interval, not log2_ratio_se: for ERBB2 inside an arm-scale segment the interval also spans
+            # the amplicon core's own measurement (call.py)
+            plasma_copy_number_ci95=None if plasma is None else _interval(erbb2["plasma_copy_number_ci95"]),
             detectable_plasma_copy_number=erbb2["detectable_plasma_copy_number"],
             tumor_fraction=fraction["estimate"] if fraction["detected"] else None,
-            tumor_fraction_se=_se_from_interval(fraction["ci95"]) if fraction["detected"] else None,
+            tumor_fraction_ci95=_interval(fraction["ci95"]) if fraction["detected"] else None,
             tumor_fraction_limit=fraction["detection_limit"],
             tumor_copy_number=erbb2["tumor_copy_number"],
-            tumor_copy_number_se=_se_from_interval(erbb2["tumor_copy_number_ci95"]),
+            tumor_copy_number_ci95=_interval(erbb2["tumor_copy_number_ci95"]),
             pon_checksum=(inputs.get("pon") or {}).get("checksum"), bins_checksum=inputs.get("bins_checksum"),
         )
     except (KeyError, TypeError) as error:
@@ -132,13 +136,22 @@ def check_comparable(timepoints: list[Timepoint], sources: list[str]) -> None:
             seen[key(point)] = source
 
 
-def change(later: float | None, earlier: float | None, se_later: float | None, se_earlier: float | None) -> dict:
-    """Difference, its 95% interval and z (None where either value is missing)."""
+def change(later: float | None, earlier: float | None, later_ci95: tuple[float, float] | None,
+           earlier_ci95: tuple[float, float] | None) -> dict:
+    """Difference, its 95% interval and z (None where either value is missing).
+
+    Below the difference its SE combines the lower half of ``later``'s interval with the upper half of
+    ``earlier``'s, above it the other two halves; z uses the side that faces no change.
+    """
     if later is None or earlier is None or not np.isfinite([later, earlier]).all():
         return {"difference": None, "ci95": None, "z_score": None}
+    later_low, later_high = later_ci95 or (later, later)
+    earlier_low, earlier_high = earlier_ci95 or (earlier, earlier)
     difference = later - earlier
-    se = float(np.hypot(se_later or 0.0, se_earlier or 0.0))
-    return {"difference": difference, "ci95": (difference - Z95 * se, difference + Z95 * se),
+    below = float(np.hypot(max(later - later_low, 0.0), max(earlier_high - earlier, 0.0))) / Z95
+    above = float(np.hypot(max(later_high - later, 0.0), max(earlier - earlier_low, 0.0))) / Z95
+    se = below if difference >= 0 else above
+    return {"difference": difference, "ci95": (difference - Z95 * below, difference + Z95 * above),
             "z_score": difference / se if se > 0 else None}
 
 
@@ -199,11 +212,11 @@ def track_patient(timepoints: list[Timepoint], thresholds: Thresholds) -> list[d
                "tumor_copy_number": point.tumor_copy_number, "qc_pass": point.qc_pass}
         if point is not baseline:
             excess = change(point.plasma_copy_number, baseline.plasma_copy_number,
-                            point.plasma_copy_number_se, baseline.plasma_copy_number_se)
+                            point.plasma_copy_number_ci95, baseline.plasma_copy_number_ci95)
             fraction = change(point.tumor_fraction, baseline.tumor_fraction,
-                              point.tumor_fraction_se, baseline.tumor_fraction_se)
+                              point.tumor_fraction_ci95, baseline.tumor_fraction_ci95)
             copies = change(point.tumor_copy_number, baseline.tumor_copy_number,
-                            point.tumor_copy_number_se, baseline.tumor_copy_number_se)
+                            point.tumor_copy_number_ci95, baseline.tumor_copy_number_ci95)
             response, reason = respond(baseline, point, excess, fraction, thresholds)
             baseline_excess = baseline.plasma_copy_number - 2
             row["change_from_baseline"] = {

@@ -1,20 +1,34 @@
 """Response categories and flags on hand-made timepoints; the report escapes what it is given."""
 import dataclasses
 
+import numpy as np
 import pytest
 
 from her2cnv import io, monitor, report
 from her2cnv.errors import InputError
 
 THRESHOLDS = io.read_thresholds()
+Z95 = 1.959964
+
+
+def interval(value, se):
+    return value - Z95 * se, value + Z95 * se
+
+
 BASE = monitor.Timepoint(sample="B", date="2026-01-05", status="high_level_amplification", qc_pass=True,
-                         gain_detected=True, plasma_copy_number=5.6, plasma_copy_number_se=0.15,
-                         detectable_plasma_copy_number=2.6, tumor_fraction=0.2, tumor_fraction_se=0.015,
-                         tumor_fraction_limit=0.08, tumor_copy_number=20.0, tumor_copy_number_se=2.0,
+                         gain_detected=True, plasma_copy_number=5.6, plasma_copy_number_ci95=interval(5.6, 0.15),
+                         detectable_plasma_copy_number=2.6, tumor_fraction=0.2,
+                         tumor_fraction_ci95=interval(0.2, 0.015), tumor_fraction_limit=0.08,
+                         tumor_copy_number=20.0, tumor_copy_number_ci95=interval(20.0, 2.0),
                          pon_checksum="p", bins_checksum="b")
 
 
-def later(**changes):
+def later(plasma=None, fraction=None, **changes):
+    """A later timepoint; ``plasma`` and ``fraction`` as (value, SE)."""
+    if plasma is not None:
+        changes.update(plasma_copy_number=plasma[0], plasma_copy_number_ci95=interval(*plasma))
+    if fraction is not None:
+        changes.update(tumor_fraction=fraction[0], tumor_fraction_ci95=interval(*fraction))
     return dataclasses.replace(BASE, **{"sample": "L", "date": "2026-01-26", **changes})
 
 
@@ -23,31 +37,31 @@ def response(point, baseline=BASE):
 
 
 def test_a_large_significant_fall_is_a_molecular_response():
-    assert response(later(plasma_copy_number=2.9, tumor_fraction=0.05, plasma_copy_number_se=0.1))["response"] == \
-        "molecular_response"
+    assert response(later(plasma=(2.9, 0.1), fraction=(0.05, 0.01)))["response"] == "molecular_response"
 
 
 def test_a_small_fall_is_stable():
-    assert response(later(plasma_copy_number=5.0))["response"] == "stable"
+    assert response(later(plasma=(5.0, 0.15)))["response"] == "stable"
 
 
 def test_a_large_significant_rise_is_progression():
-    assert response(later(plasma_copy_number=7.4, plasma_copy_number_se=0.2))["response"] == "progression"
+    assert response(later(plasma=(7.4, 0.2)))["response"] == "progression"
 
 
 def test_noise_sized_differences_are_stable():
-    assert response(later(plasma_copy_number=5.9))["response"] == "stable"
+    assert response(later(plasma=(5.9, 0.15)))["response"] == "stable"
 
 
 def test_clearance_needs_power():
-    gone = later(status="not_detected", gain_detected=False, plasma_copy_number=2.05)
+    gone = later(status="not_detected", gain_detected=False, plasma=(2.05, 0.1))
     assert response(gone)["response"] == "clearance"
     weak = dataclasses.replace(gone, detectable_plasma_copy_number=6.5)
     assert response(weak)["response"] == "not_evaluable"
 
 
 def test_new_detection_is_progression_and_qc_failure_not_evaluable():
-    clean = dataclasses.replace(BASE, status="not_detected", gain_detected=False, plasma_copy_number=2.0)
+    clean = dataclasses.replace(BASE, status="not_detected", gain_detected=False, plasma_copy_number=2.0,
+                                plasma_copy_number_ci95=interval(2.0, 0.1))
     assert response(later(), baseline=clean)["response"] == "progression"
     assert response(later(qc_pass=False))["response"] == "not_evaluable"
 
@@ -55,12 +69,12 @@ def test_new_detection_is_progression_and_qc_failure_not_evaluable():
 def test_flags_level_escalation_and_erbb2_negative_growth():
     low = dataclasses.replace(BASE, status="low_level_gain")
     assert any(f.startswith("level_escalation") for f in response(later(), baseline=low)["flags"])
-    grown = later(tumor_fraction=0.35, plasma_copy_number=5.6)
+    grown = later(fraction=(0.35, 0.015))
     assert any(f.startswith("erbb2_negative_growth") for f in response(grown)["flags"])
 
 
 def test_re_emergence_after_clearance_is_flagged():
-    gone = later(status="not_detected", gain_detected=False, plasma_copy_number=2.05)
+    gone = later(status="not_detected", gain_detected=False, plasma=(2.05, 0.1))
     back = dataclasses.replace(BASE, sample="R", date="2026-03-01")
     rows = monitor.track_patient([BASE, gone, back], THRESHOLDS)
     assert any(f.startswith("re_emergence") for f in rows[2]["change_from_baseline"]["flags"])
@@ -105,7 +119,29 @@ def test_report_says_when_a_size_weighted_share_was_not_used():
         "7.2% (4.2%&ndash;9.8%), above the 6.2% a tumour fraction below detection allows: not used")
 
 
-def test_plasma_copy_number_se_comes_from_the_interval_not_the_segment_se():
+def test_a_change_is_measured_against_the_interval_halves_that_face_each_other():
+    """Below a rise the change's SE comes from the later value's lower half and the earlier one's upper half;
+    z uses that side, and the change's interval is asymmetric as its parts are."""
+    rise = monitor.change(3.0, 2.0, (2.5, 4.0), (1.8, 2.1))
+    below, above = np.hypot(0.5, 0.1) / Z95, np.hypot(1.0, 0.2) / Z95
+    assert rise["z_score"] == pytest.approx(1.0 / below)
+    assert rise["ci95"] == pytest.approx((1.0 - Z95 * below, 1.0 + Z95 * above))
+    fall = monitor.change(2.0, 3.0, (1.8, 2.1), (2.5, 4.0))
+    assert fall["z_score"] == pytest.approx(-1.0 / below)
+
+
+def test_an_arm_level_reading_against_a_resolved_core_is_not_progression():
+    """Validation grid, WGS TF 10% CN 8 under a 17q gain, two replicate draws: one read at the arm's level
+    (interval widened up to the core's), one at the resolved core. The full-width SEs gave z 2.1 and a +718%
+    'progression'; the facing halves (the first's upper, the second's lower) see no change."""
+    arm_level = dataclasses.replace(BASE, status="indeterminate", plasma_copy_number=2.0904,
+                                    plasma_copy_number_ci95=(2.0434, 2.7310))
+    core = later(status="indeterminate", plasma_copy_number=2.7396, plasma_copy_number_ci95=(2.2746, 3.2996))
+    assert response(core, baseline=arm_level)["response"] == "stable"
+    assert abs(response(core, baseline=arm_level)["excess_plasma_copy_number"]["z_score"]) < 1.96
+
+
+def test_plasma_copy_number_interval_comes_from_the_call_not_the_segment_se():
     """ERBB2 in an arm-scale segment: a tight segment SE, an interval widened to the core's bins."""
     document = {"sample": "S", "qc": {"pass": True}, "provenance": {"inputs": {"pon": {"checksum": "p"},
                                                                                "bins_checksum": "b"}},
@@ -115,5 +151,5 @@ def test_plasma_copy_number_se_comes_from_the_interval_not_the_segment_se():
                           "detectable_plasma_copy_number": 2.7, "tumor_copy_number": 2.2,
                           "tumor_copy_number_ci95": [2.0, 8.0]}}
     point = monitor.timepoint(document, "2026-01-05", "S.call.json")
-    assert point.plasma_copy_number_se == pytest.approx(0.6 / (2 * 1.959964))
-    assert point.tumor_copy_number_se == pytest.approx(6.0 / (2 * 1.959964))
+    assert point.plasma_copy_number_ci95 == (2.0, 2.6)
+    assert point.tumor_copy_number_ci95 == (2.0, 8.0)
