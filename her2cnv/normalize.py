@@ -101,10 +101,10 @@ def loess_smoother(x: np.ndarray, weight: np.ndarray, query: np.ndarray, span: f
         bandwidth = max(distance[by_distance[min(reach, len(x) - 1)]], 1e-9) * 1.0001
         kernel = weight * np.clip(1 - (distance / bandwidth) ** 3, 0, None) ** 3
         kernel = kernel / kernel.sum()
-        offset = x - (kernel * x).sum()
-        spread = (kernel * offset ** 2).sum()
-        slope_part = kernel * offset * ((q - (kernel * x).sum()) / spread) if spread > 0 else 0.0
-        smoother[i] = kernel + slope_part
+        mean_x = (kernel * x).sum()
+        spread = (kernel * (x - mean_x) ** 2).sum()
+        slope_part = kernel * (x - mean_x) * (q - mean_x) / spread if spread > 0 else 0.0
+        smoother[i] = kernel + slope_part  # fit at q = weighted mean of y + slope x (q - mean_x)
     return smoother
 
 
