@@ -842,7 +842,7 @@ def report(rows: list[dict], args, meta: dict) -> str:
     md += [table(["mode"] + [f"CN {fmt(c)}" for c in cns] + ["all"], body), ""]
 
     # ---- replicate pairs
-    pairs = meta["replicate_pairs"]
+    pairs = sorted(meta["replicate_pairs"].items(), key=lambda item: MODE_ORDER[item[0]])
     md += ["## Replicate pairs: what `monitor` reads into no change", "",
            "Every ordered pair of replicate draws (different seeds) of one grid cell with TF >= 10% and CN >= 8 — "
            "one tumour state sampled twice — run through `monitor`'s rules as baseline and later timepoint. With "
@@ -851,10 +851,9 @@ def report(rows: list[dict], args, meta: dict) -> str:
     body = [[mode, len(e["z"]), f"{statistics.pstdev(e['z']):.2f}" if len(e["z"]) > 1 else "–",
              pct(sum(abs(z) > 1.959964 for z in e["z"]), len(e["z"])),
              ", ".join(f"{k} {v}" for k, v in sorted(e["responses"].items()))]
-            for mode, e in sorted(pairs.items(), key=lambda item: MODE_ORDER[item[0]])]
+            for mode, e in pairs]
     md += [table(["mode", "ordered pairs", "change z SD", "beyond 1.96", "categories"], body), ""]
-    md += [f"- {alarm}" for _, e in sorted(pairs.items(), key=lambda item: MODE_ORDER[item[0]])
-           for alarm in e["alarms"]] + [""]
+    md += [f"- {alarm}" for _, e in pairs for alarm in e["alarms"]] + [""]
 
     # ---- flat genome
     md += ["## Flat genome (no crc_typical): tumour fraction not estimable", "",

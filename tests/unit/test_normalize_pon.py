@@ -78,7 +78,7 @@ def test_gc_curve_error_predicts_the_scatter_of_a_level_at_one_gc():
     own_se = np.sqrt(np.mean(1 / mean[one_gc] + 0.01) / one_gc.sum()) / np.log(2)  # Poisson-gamma, CV 0.1
     predicted = np.hypot(own_se, np.mean(curve_se))
     assert np.std(levels) == pytest.approx(predicted, rel=0.12)
-    assert np.std(levels) > 1.2 * own_se
+    assert np.std(levels) > 1.25 * own_se  # own noise alone: understated by more than a fifth
 
 
 def test_scaling_counts_leaves_log2_ratios_unchanged(bins, panel):
