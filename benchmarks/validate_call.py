@@ -27,10 +27,11 @@ built for the simulated contig lengths like reference/panels/example_erbb2_panel
 per Mb elsewhere; on-target ``--panel-depth`` unique, off-target ``--off-target-depth``,
 target bins plus 100 kb off-target bins).
 
-Caching: the reference, bins, panel BED, normals' counts, panels of normals and every
-sample's counts live in ``--workdir`` (default benchmarks/work/validation, git-ignored);
-a rerun only re-calls the cached counts, so tuning the caller (call.py, purity.py,
-thresholds) is quick to re-validate. The cache key covers the simulation parameters and
+Caching: the reference, bins, panel BED, normals' counts and every sample's counts live
+in ``--workdir`` (default benchmarks/work/validation, git-ignored); a rerun rebuilds the
+panels of normals (seconds) and re-calls the cached counts, so changes to normalisation,
+the panel or the caller (normalize.py, pon.py, call.py, purity.py, thresholds) are quick
+to re-validate. The cache key covers the simulation parameters and
 the her2cnv version, not the code: after changing the simulator, counter or bins, run with
 ``--fresh`` (deletes the work folder first). The report says when the cache was made.
 
@@ -301,10 +302,10 @@ def make_normal(name, seed, simulate_args, reference, bins, counts):
 
 
 def make_pon(counts: list[str], pon: str) -> str:
-    if not Path(pon).exists():
-        partial = Path(pon).with_name(Path(pon).stem + ".partial.npz")
-        cli("pon", *counts, "-o", partial)
-        os.replace(partial, pon)
+    """Built every run (2 s) from the cached normals' counts, so it always matches the code being validated."""
+    partial = Path(pon).with_name(Path(pon).stem + ".partial.npz")
+    cli("pon", *counts, "-o", partial)
+    os.replace(partial, pon)
     return pon
 
 
@@ -418,8 +419,7 @@ def setup(args, pool) -> tuple[Path, dict]:
         log(f"simulating {len(normal_jobs)} normals")
         for job in as_completed(normal_jobs):
             job.result()
-    pon_jobs = [pool.submit(make_pon, normal_counts[mode], str(layout["pon"])) for mode, layout in layouts.items()
-                if not layout["pon"].exists()]
+    pon_jobs = [pool.submit(make_pon, normal_counts[mode], str(layout["pon"])) for mode, layout in layouts.items()]
     for job in pon_jobs:
         job.result()
     return reference, layouts

@@ -15,6 +15,7 @@ import argparse
 import collections
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 from her2cnv import io, monitor
@@ -40,15 +41,14 @@ def main_script() -> None:
                                 "--tumor-fraction", fraction, *(TUMOUR if fraction else ("--preset", "none")))
 
     def call(name, seed, fraction, *options):
-        document = work / "calls" / f"{name}.call.json"
-        if not document.exists():
-            run("call", counted(name, seed, fraction), "--pon", work / "pon.npz", "-o", work / "calls", "--no-plots",
-                *options)
-        return document
+        run("call", counted(name, seed, fraction), "--pon", work / "pon.npz", "-o", work / "calls", "--no-plots",
+            *options)
+        return work / "calls" / f"{name}.call.json"
 
+    # counts are kept between runs; the panel and every call are made again, so they match the code measured
     normals = [counted(f"N{i}", 700 + i, 0) for i in range(args.normals)]
-    if not (work / "pon.npz").exists():
-        run("pon", *normals, "-o", work / "pon.npz")
+    run("pon", *normals, "-o", work / "pon.npz")
+    shutil.rmtree(work / "calls", ignore_errors=True)
     thresholds = io.read_thresholds()
     replicates = [json.loads(call(f"R{seed}", 800 + seed, 0.2, "--patient", "R").read_text())
                   for seed in range(args.replicates)]

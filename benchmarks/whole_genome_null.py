@@ -265,8 +265,8 @@ def main() -> int:
     todo = samples(work, args.nulls)
     log(f"{len(todo)} samples, {sum(not s['counts'].exists() for s in todo)} to simulate")
     simulated = in_pool(args.jobs, lambda s: simulate(s, reference, bins), todo, "simulated")
-    if make(pon, "pon", *(s["counts"] for s in todo if s["group"] == "normals")):
-        log(f"made {pon}")
+    pon.unlink(missing_ok=True)  # rebuilt every run (seconds), so it always matches the code being measured
+    make(pon, "pon", *(s["counts"] for s in todo if s["group"] == "normals"))
     shutil.rmtree(calls, ignore_errors=True)  # calls are redone every run
     called = [s for s in todo if s["group"] != "normals"]
     for sample, result in zip(called, in_pool(args.jobs, lambda s: call(s, pon, calls), called, "called")):
