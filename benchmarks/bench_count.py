@@ -137,7 +137,7 @@ def genome_wide_inputs(directory: Path, bam: Path) -> tuple[Path, Path, int]:
         lengths = assembly.contig_lengths
         layout = her2cnv_bins.genome_layout(lengths, assembly, her2cnv_bins.default_contigs(lengths), 10_000)
         n = len(layout[0])
-        bins = her2cnv_bins.make_bins(*layout, np.full(n, 0.4), np.zeros(n), assembly)
+        bins = her2cnv_bins.make_bins(*layout, np.full(n, 0.4), np.zeros(n), assembly, lengths)
         her2cnv_io.write_bins(bins_path, bins, {"note": "bench_count.py: GRCh38 layout, constant GC"})
     output = bam.with_name(bam.stem + ".grch38.bam")
     if not output.exists():

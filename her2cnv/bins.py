@@ -112,6 +112,8 @@ def target_layout(targets_chrom: np.ndarray, targets_start: np.ndarray, targets_
     off-target bins keep ``off_target_margin`` bp away from targets, where
     capture tails would inflate them. ``source`` (the BED file) names the targets in errors.
     """
+    if off_target_size is not None and off_target_size < 1000:
+        raise InputError(f"--off-target-size {off_target_size} is too small (use >= 1000 bp, as --bin-size)")
     by_canonical = {canonical_contig(c): c for c in contig_lengths}
     contig_order = {c: i for i, c in enumerate(contig_lengths)}
     rows = []
@@ -159,12 +161,14 @@ def annotate_genes(chrom: np.ndarray, start: np.ndarray, end: np.ndarray, assemb
     return labels
 
 
-def make_bins(chrom, start, end, kind, gc, n_fraction, assembly: Assembly) -> Bins:
-    """Assemble the final ``Bins`` with gene labels; ``gc``/``n_fraction`` come from the FASTA."""
+def make_bins(chrom, start, end, kind, gc, n_fraction, assembly: Assembly, fasta_lengths: dict[str, int]) -> Bins:
+    """Assemble the final ``Bins`` with gene labels; ``gc``/``n_fraction`` and the lengths of the contigs
+    with bins come from the FASTA."""
+    chrom = np.asarray(chrom).astype(str)
     try:
-        return Bins(chrom=np.asarray(chrom).astype(str), start=start, end=end,
-                    kind=np.asarray(kind).astype(str),
+        return Bins(chrom=chrom, start=start, end=end, kind=np.asarray(kind).astype(str),
                     gene=annotate_genes(chrom, start, end, assembly).astype(str),
-                    gc=gc, n_fraction=n_fraction, assembly=assembly.name)
+                    gc=gc, n_fraction=n_fraction, assembly=assembly.name,
+                    contig_lengths={contig: fasta_lengths[contig] for contig in dict.fromkeys(chrom.tolist())})
     except ValueError as error:
         raise InputError(str(error)) from None

@@ -6,7 +6,9 @@ amplicon, all of the amplicon) measures ERBB2, far more precisely than the 42 kb
 gene alone. If the amplicon core's own bins (PGAP3-ERBB2-MIEN1-GRB7, ~80 kb, which
 every real ERBB2 amplicon contains) differ significantly from their segment
 (segmentation missed a small event), or ERBB2 straddles a boundary, the core's bins
-are used. The limit of detection is likewise for an amplification of the core.
+are used, but only if ERBB2's own bins agree with the core's other bins: an amplicon
+may end inside the core, next to ERBB2 without containing it, and ERBB2 is then
+measured on its own bins. The limit of detection is for an amplification of the core.
 
 Intervals. A segment's SE is never less than its own bins' scatter says, and it
 carries the tumour-fraction fit's model error and the error of the sample's own
@@ -47,6 +49,9 @@ Z95 = 1.959964
 # from two after looking at the data; its interval is widened Bonferroni-style to 97.5% (two choices).
 Z_CHOSEN = 2.241403
 MIN_NULL_NORMALS = 5
+# What the amplicon's reported boundaries are, by what ERBB2 was measured on.
+BOUNDARIES = {"segment": "segment", "core": "amplicon core bins (not resolved)",
+              "gene": "ERBB2's own bins (an amplicon boundary lies inside the amplicon core)"}
 
 
 def span_overlap(bins: Bins, start: int, end: int) -> np.ndarray:
@@ -170,6 +175,9 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
     tf_text = tumor_fraction.describe()
     if not qc["pass"]:
         return "indeterminate", "QC failed: " + "; ".join(qc["reasons"]) + "."
+    if tumor_fraction.conflict:
+        return "indeterminate", (f"ERBB2 {level_text}, but {tumor_fraction.conflict}: one of the two is wrong, so the "
+                                 "tumour copy number is not established; check the external estimate.")
     if not significant:
         if not tumor_fraction.detected:
             at_limit = "" if lod is None else f" (even at {tumor_fraction.limit:.1%} only {lod:.1f} or more copies would show)"
@@ -246,8 +254,8 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     core = span_overlap(bins, *assembly.core_span)
     core_bins = np.flatnonzero((core > 0) & np.isfinite(profile.log2_ratio))
     kind = bins.kind[core_bins[0]] if len(core_bins) else "locus"
-    core_level, core_se = weighted_level(profile, core, neighbour_overdispersion(
-        profile.log2_ratio, profile.weight, bins.chrom, bins.kind == kind))
+    locus_dispersion = neighbour_overdispersion(profile.log2_ratio, profile.weight, bins.chrom, bins.kind == kind)
+    core_level, core_se = weighted_level(profile, core, locus_dispersion)
     core_relative = core_level - baseline  # the core's level against the diploid state
     # which measurement: the segment holding ERBB2, unless the core departs from it (a missed small event)
     holder = segment_of(segments, erbb2_bins) if len(erbb2_bins) else None
@@ -265,6 +273,14 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         if departure < thresholds.min_focal_z_score:
             coefficients, level, se, measured_on = in_segment, segment_level, segment_se, "segment"
             chosen = False
+    if measured_on == "core":
+        # The core stands in for ERBB2 only if ERBB2's own bins agree with the rest of it: an amplicon can end
+        # inside the core (next to ERBB2, without it), and a partly amplified core would be read as ERBB2's level.
+        gene = np.where(overlap >= 0.5, overlap, 0.0)  # bins mostly inside ERBB2
+        gene_level, gene_se = weighted_level(profile, gene, locus_dispersion)
+        partners_level, partners_se = weighted_level(profile, np.where(overlap == 0, core, 0.0), locus_dispersion)
+        if abs(partners_level - gene_level) / np.hypot(gene_se, partners_se) >= thresholds.min_focal_z_score:
+            coefficients, level, se, measured_on, chosen = gene, gene_level, gene_se, "gene", True
     level -= baseline
     z_score = level / se if se > 0 else float("nan")
     null = null_distribution(panel, coefficients, profile.weight)
@@ -276,10 +292,12 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     amplicon, exclude = None, core > 0
     if measured_on == "segment":
         chrom, start, end = segment_span(segments, bins, holder)
-        exclude = np.zeros(len(bins), dtype=bool)
-        exclude[segments.first_bin[holder]:segments.end_bin[holder]] = True
-    elif len(core_bins):
-        chrom, start, end = str(bins.chrom[core_bins[0]]), int(bins.start[core_bins[0]]), int(bins.end[core_bins[-1]])
+        if end - start <= thresholds.max_focal_span:  # a candidate amplicon is left out of its arm's level; an
+            exclude = np.zeros(len(bins), dtype=bool)  # arm-scale segment is the arm (its 17q level is reported)
+            exclude[segments.first_bin[holder]:segments.end_bin[holder]] = True
+    elif np.any(used := (coefficients > 0) & np.isfinite(profile.log2_ratio)):
+        first, last = np.flatnonzero(used)[[0, -1]]
+        chrom, start, end = str(bins.chrom[first]), int(bins.start[first]), int(bins.end[last])
     else:
         chrom, (start, end) = assembly.locus[0], assembly.core_span
     plasma = 2 * 2 ** level
@@ -307,7 +325,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
             inside = [name for name, s, e in zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends)
                       if s < end and e > start]
             amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
-                        "boundaries": "segment" if measured_on == "segment" else "amplicon core bins (not resolved)"}
+                        "boundaries": BOUNDARIES[measured_on]}
     tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
     # The tumour copy number held with the confidence a gain needs: the level min_z_score SEs below its estimate
     # (and the core's, where the interval takes it in), read at the top of the TF interval. A high-level call needs

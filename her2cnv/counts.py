@@ -128,7 +128,7 @@ def open_alignments(path, reference=None, threads: int = 0):
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: {'is a directory, expected a BAM/CRAM/SAM file' if path.is_dir() else 'no such file'}")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if not magic:
@@ -139,7 +139,8 @@ def open_alignments(path, reference=None, threads: int = 0):
             raise InputError(f"{path}: is a CRAM file; give the reference FASTA it was made with (--reference)")
         if not Path(reference).is_file():
             raise InputError(f"{reference}: no such reference FASTA")
-        os.environ.setdefault("REF_PATH", os.devnull)  # never let htslib fetch a reference over the network
+        os.environ["REF_PATH"] = os.devnull  # never let htslib fetch a reference over the network (even if a
+        os.environ.pop("REF_CACHE", None)    # user's REF_PATH names one): the FASTA given is the only source
     if threads < 0:
         raise InputError(f"--threads must be >= 0, got {threads}")
     try:
@@ -238,6 +239,10 @@ def bin_order_for_contigs(bins: Bins, references: tuple[str, ...], lengths: tupl
         if int(bins.end[rows].max()) > lengths[tid]:
             raise InputError(f"{path}: contig {references[tid]} is {lengths[tid]:,} bp but the bins reach "
                              f"{int(bins.end[rows].max()):,} ({bins.assembly} bins on a different assembly?)")
+        if bins.contig_lengths is not None and bins.contig_lengths[contig] != lengths[tid]:
+            raise InputError(f"{path}: contig {references[tid]} is {lengths[tid]:,} bp but "
+                             f"{bins.contig_lengths[contig]:,} in the FASTA the bins were made from "
+                             "(aligned to another reference?)")
         bin_tid[rows] = tid
     order = np.lexsort((bins.start, bin_tid))
     contig_first_bin = np.searchsorted(bin_tid[order], np.arange(len(references) + 1)).astype(np.int64)
@@ -376,6 +381,14 @@ def plan_parts(weights, lengths, n_parts: int, no_coordinate: int, end_of_contig
     return [[(no_coordinate, 0, 0)]] + [regions for _, regions in parts]
 
 
+def _count_without_index(extension, new_totals, n_readers: int, path, reference, progress, problem: str) -> _Totals:
+    """Count again from start to end after reading by region failed because of the index."""
+    log.warning("%s: %s (an index older than the file, or of another file?); counting again from start to end "
+                "(rebuild the index with 'samtools index')", path, problem)
+    with reading_alignments(path, reference, n_readers - 1) as pooled:
+        return _count_sequentially(extension, pooled, new_totals(), path, reference, progress)
+
+
 def _count_regions(extension, alignments, new_totals, n_readers: int, path, reference, progress) -> _Totals:
     """Read ``alignments`` (an indexed BAM/CRAM) in parts by region with ``n_readers`` threads, each with
     its own open file, index and arrays; the arrays are summed at the end."""
@@ -400,19 +413,19 @@ def _count_regions(extension, alignments, new_totals, n_readers: int, path, refe
             str(end) if end < extension.END_OF_CONTIG else "end")
         if status == extension.UNSORTED:
             raise _unsorted_error(path, references, reader)
-        if status is None:
-            raise InputError(f"{path}: its index cannot be queried for {where}; rebuild it with "
-                             "'samtools index', or count with --threads 0")
-        raise read_error(alignments, path, reference, f"in {where} (htslib status {status})")
+        # An index of another file, or of this one before it was rewritten, sends region reads to offsets that
+        # are not block starts: blame neither file yet, read it from start to end, which needs no index and
+        # reports the file's own damage if it has any.
+        problem = "cannot be queried" if status is None else f"led to a read error (htslib status {status})"
+        return _count_without_index(extension, new_totals, n_readers, path, reference, progress,
+                                    f"its index {problem} in {where}")
     totals = tallies[0]
     for other in tallies[1:]:
         totals.add(other)
     if expected and int(totals.outcomes[0]) != expected:
-        log.warning("%s: its index counts %s records but %s were read through it (an index older than the file?); "
-                    "counting again from start to end (rebuild the index with 'samtools index')",
-                    path, f"{expected:,}", f"{int(totals.outcomes[0]):,}")
-        with reading_alignments(path, reference, n_readers - 1) as pooled:
-            return _count_sequentially(extension, pooled, new_totals(), path, reference, progress)
+        return _count_without_index(extension, new_totals, n_readers, path, reference, progress,
+                                    f"its index counts {expected:,} records but {int(totals.outcomes[0]):,} were "
+                                    "read through it")
     return totals
 
 

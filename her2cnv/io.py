@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import io as _io
 import json
+import math
 import os
 import tomllib
 import zipfile
@@ -29,14 +30,15 @@ import numpy as np
 
 from .errors import Her2CnvError, InputError
 from .normalize import CHANNELS
-from .types import COUNT_OUTCOMES, Assembly, Bins, FragmentCounts, Panel, Thresholds, check_safe_name
+from .types import COUNT_OUTCOMES, STATUSES, Assembly, Bins, FragmentCounts, Panel, Thresholds, check_safe_name
 from .version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
 
-BINS_FORMAT = "her2cnv.bins/1"
-COUNTS_FORMAT = "her2cnv.counts/1"
+# 2: the bins checksum covers every column, not only the coordinates, and bins record their contigs' lengths
+BINS_FORMAT = "her2cnv.bins/2"
+COUNTS_FORMAT = "her2cnv.counts/2"
 ASSEMBLY_DIRS = {"GRCh38": "grch38", "GRCh37": "grch37"}
 TABLE_CHUNK_ROWS = 1 << 13  # rows formatted at a time by table_chunks
 MAX_FIELD_BYTES = 1024  # longer is corruption: read_columns pads every field to the longest
@@ -44,23 +46,83 @@ MAX_FIELD_BYTES = 1024  # longer is corruption: read_columns pads every field to
 
 # ---------------------------------------------------------------- atomic output
 
+INDEX_SUFFIXES = (".bai", ".csi", ".crai", ".fai", ".gzi", ".tbi")
+_protected_inputs: set[tuple[int, int]] = set()  # (device, inode) of the running command's inputs
+_output_set: list[tuple[Path, Path]] | None = None  # (temporary, final) outputs of an output_set block
+
+
+def protect_inputs(paths: Iterable[str | os.PathLike]) -> None:
+    """From now on refuse to write over any of ``paths`` or their index files: without this an output named
+    like an input (``-o`` given the BAM, say) would silently replace it. Replaces any earlier set."""
+    _protected_inputs.clear()
+    for path in map(Path, paths):
+        for candidate in (path, path.with_suffix(".bai"), *(Path(f"{path}{suffix}") for suffix in INDEX_SUFFIXES)):
+            with contextlib.suppress(OSError):
+                info = candidate.stat()
+                _protected_inputs.add((info.st_dev, info.st_ino))
+
+
+def refuse_overwriting_inputs(path: str | os.PathLike) -> None:
+    """Raise if ``path`` is one of the files ``protect_inputs`` was given."""
+    with contextlib.suppress(OSError):
+        info = Path(path).stat()
+        if (info.st_dev, info.st_ino) in _protected_inputs:
+            raise InputError(f"{path}: is one of this command's inputs (or an input's index); "
+                             "write the output under another name")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds (inside
+    ``output_set``, when the whole set has)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         problem = "is not a directory" if directory.exists() else "does not exist"
         raise Her2CnvError(f"{path}: output directory {directory} {problem}")
+    refuse_overwriting_inputs(path)
     temporary = directory / f".{path.name}.tmp{os.getpid()}"
+    deferred = False
     try:
         yield temporary
-        os.replace(temporary, path)
+        if _output_set is None:
+            os.replace(temporary, path)
+        else:
+            _output_set.append((temporary, path))
+            deferred = True
     except OSError as error:
         raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if not deferred:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def output_set():
+    """Write all the outputs made inside the block, or none: each stays under its temporary name until the
+    block has succeeded, so a failure or an interruption half-way leaves no partial set (a call's ratios and
+    plots without its call.json, say). Nested blocks join the outer one."""
+    global _output_set
+    if _output_set is not None:
+        yield
+        return
+    _output_set = []
+    try:
+        yield
+        taken = [path for _, path in _output_set if path.is_dir()]
+        if taken:  # the one failure a rename can meet here; found before any file of the set is renamed
+            raise Her2CnvError(f"{taken[0]}: cannot write (a directory has its name)")
+        for temporary, path in _output_set:
+            try:
+                os.replace(temporary, path)
+            except OSError as error:
+                raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
+    finally:
+        for temporary, _ in _output_set:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        _output_set = None
 
 
 def write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
@@ -112,7 +174,7 @@ def read_text(path: str | os.PathLike) -> str:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
             raise InputError(f"{path}: corrupt or truncated gzip ({error})") from None
     try:
         return raw.decode()
@@ -120,7 +182,7 @@ def read_text(path: str | os.PathLike) -> str:
         raise InputError(f"{path}: not a text file") from None
 
 
-def split_header(path, text: str, expected_format: str) -> tuple[dict, bytes]:
+def split_header(path, text: str, expected_format: str, remake: str | None = None) -> tuple[dict, bytes]:
     """Split ``#key=json`` header lines from the table body and check the format line. The body comes back
     as UTF-8, the form ``read_columns`` parses: as a Python string too, it would be a second copy."""
     header: dict = {}
@@ -131,27 +193,35 @@ def split_header(path, text: str, expected_format: str) -> tuple[dict, bytes]:
         key, sep, value = line[1:].rstrip("\n").partition("=")
         if not sep:
             continue
+        if key in header:
+            raise InputError(f"{path}: header line {number} repeats '{key}' (edited file?)")
         try:
             header[key] = json.loads(value)
         except json.JSONDecodeError:
             raise InputError(f"{path}: header line {number} is not valid ({line.strip()[:60]!r})") from None
-    check_format(path, header.get("format"), expected_format)
+    check_format(path, header.get("format"), expected_format, remake)
     return header, text[start:].encode()
 
 
-def check_format(path, found, expected_format: str) -> None:
-    """Refuse files of another kind, or of a newer format version than this her2cnv reads."""
+def check_format(path, found, expected_format: str, remake: str | None = None) -> None:
+    """Refuse files of another kind, or of a newer format version than this her2cnv reads; with ``remake``
+    (the command that makes the file), refuse older versions too, saying so."""
     if found is None:
         raise InputError(f"{path}: not a her2cnv file (no format field; expected {expected_format})")
     kind, _, version = str(found).partition("/")
     expected_kind, _, expected_version = expected_format.partition("/")
     if kind != expected_kind:
         raise InputError(f"{path}: is a {kind} file, expected {expected_kind}")
-    if not version.isdigit() or int(version) > int(expected_version):
+    if not version.isdigit():
+        raise InputError(f"{path}: format version {version!r} is not a her2cnv version number")
+    if int(version) > int(expected_version):
         raise InputError(
             f"{path}: format version {version} is newer than this her2cnv ({__version__}) reads "
             f"({expected_format}); upgrade her2cnv"
         )
+    if remake and int(version) < int(expected_version):
+        raise InputError(f"{path}: made by an older her2cnv ({found}; this one reads {expected_format}); "
+                         f"remake it with '{remake}'")
 
 
 def format_header(fields: dict) -> str:
@@ -201,6 +271,8 @@ def read_columns(path, body: bytes, columns: dict[str, type]) -> dict[str, np.nd
     """
     if b'"' in body:
         raise InputError(f"{path}: malformed table (quoted fields are not supported)")
+    if not body.strip():
+        raise InputError(f"{path}: no table after the header (truncated file?)")
     data = np.frombuffer(body, np.uint8)
     line_end = np.flatnonzero(data == ord("\n"))
     if not data.size or data[-1] != ord("\n"):
@@ -243,7 +315,7 @@ def read_columns(path, body: bytes, columns: dict[str, type]) -> dict[str, np.nd
                 table[name] = np.where((values == b"") | (values == b"NA"), b"nan", values).astype(np.float64)
             else:
                 table[name] = values.astype(str) if body.isascii() else np.char.decode(values, "utf-8")
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InputError(f"{path}: column {name} holds values that are not {kind.__name__}s") from None
     return table
 
@@ -352,7 +424,9 @@ def _open_fasta(path):
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such FASTA file")
+        raise InputError(f"{path}: {'is a directory, expected a FASTA file' if path.is_dir() else 'no such FASTA file'}")
+    if not Path(f"{path}.fai").is_file():  # pysam would write one beside the input, which an input must not cause
+        raise InputError(f"{path}: no .fai index beside it; index it with 'samtools faidx'")
     try:
         return pysam.FastaFile(str(path))
     except (OSError, ValueError) as error:
@@ -365,20 +439,29 @@ def read_fasta_lengths(path) -> dict[str, int]:
         return dict(zip(fasta.references, fasta.lengths))
 
 
+FASTA_BASES = b"ACGTNRYSWKMBDHV"  # with the IUPAC ambiguity codes, which are not called bases
+
+
 def read_fasta_composition(path, chrom: np.ndarray, start: np.ndarray, end: np.ndarray):
     """GC fraction of the non-N bases and N fraction of each interval (NaN GC where all N)."""
     gc = np.full(len(chrom), np.nan)
     n_fraction = np.ones(len(chrom))
     with _open_fasta(path) as fasta:
         for i, (c, s, e) in enumerate(zip(chrom.tolist(), start.tolist(), end.tolist())):
-            sequence = fasta.fetch(c, s, e).upper()
+            try:
+                sequence = fasta.fetch(c, s, e).upper().encode()
+            except (ValueError, UnicodeError) as error:
+                raise InputError(f"{path}: cannot read {c}:{s}-{e} ({error}); is the .fai index stale? "
+                                 "Re-index with 'samtools faidx'") from None
             if len(sequence) != e - s:
                 raise InputError(f"{path}: contig {c} is shorter than bin {c}:{s}-{e}")
-            n_bases = sequence.count("N")
-            called = len(sequence) - n_bases
-            n_fraction[i] = n_bases / len(sequence)
+            if sequence.translate(None, FASTA_BASES):
+                odd = sorted(set(sequence.translate(None, FASTA_BASES).decode(errors="replace")))
+                raise InputError(f"{path}: {c}:{s}-{e} holds characters that are not bases ({''.join(odd)[:10]!r})")
+            called = len(sequence) - len(sequence.translate(None, b"ACGT"))  # IUPAC ambiguity codes count as N
+            n_fraction[i] = 1 - called / len(sequence)
             if called:
-                gc[i] = (sequence.count("G") + sequence.count("C")) / called
+                gc[i] = (sequence.count(b"G") + sequence.count(b"C")) / called
     return gc, n_fraction
 
 
@@ -422,27 +505,44 @@ def _bins_table(bins: Bins) -> pd.DataFrame:
     return pd.DataFrame(_bins_columns(bins))
 
 
-def _bins_from_table(path, columns: dict[str, np.ndarray], assembly: str) -> Bins:
+def _bins_from_table(path, columns: dict[str, np.ndarray], assembly: str, contig_lengths=None) -> Bins:
     try:
-        return Bins(**{name: columns[name] for name in BIN_COLUMNS}, assembly=assembly)
+        return Bins(**{name: columns[name] for name in BIN_COLUMNS}, assembly=assembly, contig_lengths=contig_lengths)
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
 
 
 def write_bins(path, bins: Bins, provenance: dict) -> None:
-    header = format_header({"format": BINS_FORMAT, "assembly": bins.assembly,
-                            "bins_checksum": bins.checksum, "provenance": provenance})
+    if bins.contig_lengths is None:
+        raise ValueError("write_bins: bins without contig lengths cannot be written")
+    header = format_header({"format": BINS_FORMAT, "assembly": bins.assembly, "bins_checksum": bins.checksum,
+                            "contig_lengths": bins.contig_lengths, "provenance": provenance})
     write_text(path, itertools.chain([header], table_chunks(path, _bins_columns(bins))))
 
 
 def read_bins(path) -> tuple[Bins, dict]:
-    header, body = split_header(path, read_text(path), BINS_FORMAT)
-    if header.get("assembly") not in ASSEMBLY_DIRS:
-        raise InputError(f"{path}: header names no known assembly (got {header.get('assembly')!r})")
-    bins = _bins_from_table(path, read_columns(path, body, BIN_COLUMNS), header["assembly"])
-    if header.get("bins_checksum") not in (None, bins.checksum):
+    header, body = split_header(path, read_text(path), BINS_FORMAT, remake="her2cnv bins")
+    assembly = _header_value(path, header, "assembly", lambda v: isinstance(v, str) and v in ASSEMBLY_DIRS,
+                             "a known assembly (GRCh38 or GRCh37)")
+    checksum = _header_value(path, header, "bins_checksum", lambda v: isinstance(v, str), "a checksum")
+    lengths = _header_value(path, header, "contig_lengths", lambda v: isinstance(v, dict), "contig lengths")
+    bins = _bins_from_table(path, read_columns(path, body, BIN_COLUMNS), assembly, lengths)
+    if checksum != bins.checksum:
         raise InputError(f"{path}: the bins do not match the checksum in the header (edited by hand?)")
     return bins, header
+
+
+def _header_value(path, header: dict, key: str, valid, expected: str):
+    """``header[key]``, refusing a missing or malformed value: headers are JSON, so any type can arrive."""
+    if key not in header:
+        raise InputError(f"{path}: header lacks '{key}' (truncated or edited file?)")
+    if not valid(header[key]):
+        raise InputError(f"{path}: header '{key}' is not {expected} (edited file?)")
+    return header[key]
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63
 
 
 # ---------------------------------------------------------------- counts
@@ -464,30 +564,35 @@ def write_counts(path, counts: FragmentCounts) -> None:
 
 
 def read_counts(path) -> FragmentCounts:
-    header, body = split_header(path, read_text(path), COUNTS_FORMAT)
-    for key in ("sample", "assembly", "bins_checksum", "outcomes", "fragment_length_histogram"):
-        if key not in header:
-            raise InputError(f"{path}: header lacks '{key}' (truncated or edited file?)")
+    header, body = split_header(path, read_text(path), COUNTS_FORMAT, remake="her2cnv count")
+    sample = _header_value(path, header, "sample", lambda v: isinstance(v, str), "a sample name")
+    assembly = _header_value(path, header, "assembly", lambda v: isinstance(v, str) and v in ASSEMBLY_DIRS,
+                             "a known assembly (GRCh38 or GRCh37)")
+    checksum = _header_value(path, header, "bins_checksum", lambda v: isinstance(v, str), "a checksum")
+    outcomes = _header_value(path, header, "outcomes", lambda v: isinstance(v, dict) and set(v) == set(COUNT_OUTCOMES)
+                             and all(map(_is_count, v.values())), "every outcome with a count")
+    histogram = _header_value(path, header, "fragment_length_histogram",
+                              lambda v: isinstance(v, list) and all(map(_is_count, v)), "a list of counts")
+    provenance = header.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise InputError(f"{path}: header 'provenance' is not a JSON object (edited file?)")
     columns = read_columns(path, body, {**BIN_COLUMNS, "count": int, "short_count": int})
-    if header["assembly"] not in ASSEMBLY_DIRS:
-        raise InputError(f"{path}: unknown assembly {header['assembly']!r}")
-    bins = _bins_from_table(path, columns, header["assembly"])
-    if bins.checksum != header["bins_checksum"]:
+    bins = _bins_from_table(path, columns, assembly)
+    if bins.checksum != checksum:
         raise InputError(f"{path}: rows do not match the bins checksum in the header (truncated or edited file?)")
     if (columns["count"] < 0).any() or (columns["short_count"] < 0).any():
         raise InputError(f"{path}: negative counts")
-    outcomes = header["outcomes"]
-    if not isinstance(outcomes, dict) or set(outcomes) != set(COUNT_OUTCOMES):
-        raise InputError(f"{path}: header 'outcomes' is incomplete")
+    if (columns["short_count"] > columns["count"]).any():
+        raise InputError(f"{path}: a bin has more short fragments than fragments (edited file?)")
     try:
         return FragmentCounts(
-            sample=check_safe_name(str(header["sample"])),
+            sample=check_safe_name(sample),
             bins=bins,
             count=columns["count"],
             short_count=columns["short_count"],
-            outcomes={k: int(outcomes[k]) for k in COUNT_OUTCOMES},
-            fragment_length_histogram=np.asarray(header["fragment_length_histogram"], dtype=np.int64),
-            metadata=header.get("provenance", {}),
+            outcomes={k: outcomes[k] for k in COUNT_OUTCOMES},
+            fragment_length_histogram=np.asarray(histogram, dtype=np.int64),
+            metadata=provenance,
         )
     except (ValueError, TypeError) as error:
         raise InputError(f"{path}: {error}") from None
@@ -719,7 +824,7 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 
 # ---------------------------------------------------------------- panel of normals
 
-PON_FORMAT = "her2cnv.pon/3"  # 2: adds arm_level_error; 3: adds the size_weighted channel
+PON_FORMAT = "her2cnv.pon/4"  # 2: adds arm_level_error; 3: adds the size_weighted channel; 4: bins checksum/2
 PANEL_ARRAYS = ("reference_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2", "arm_level_error")
 
 
@@ -758,10 +863,13 @@ def read_panel(path) -> tuple[dict, dict]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             metadata = json.loads(archive["metadata"].tobytes().decode())
-            check_format(path, metadata.get("format"), PON_FORMAT)
-            if metadata["format"] != PON_FORMAT:
-                raise InputError(f"{path}: a panel of normals in an older format ({metadata['format']}, this "
-                                 f"her2cnv reads {PON_FORMAT}); rebuild it from the normals with 'her2cnv pon'")
+            if not isinstance(metadata, dict):
+                raise InputError(f"{path}: the panel's metadata is not a JSON object (an edited file?)")
+            check_format(path, metadata.get("format"), PON_FORMAT, remake="her2cnv pon")
+            for key in ("bins_checksum", "assembly"):
+                _header_value(path, metadata, key, lambda v: isinstance(v, str), "text")
+            for key in ("samples", "channels"):
+                _header_value(path, metadata, key, lambda v: isinstance(v, list) and all(map(_text, v)), "a list of names")
             missing = [channel for channel in CHANNELS if channel not in metadata["channels"]]
             if missing:
                 raise InputError(f"{path}: the panel of normals lacks channel(s) {', '.join(missing)}; rebuild it "
@@ -819,9 +927,10 @@ def read_thresholds(override_path=None):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise InputError(f"{override_path}: threshold {key} must be a number")
         values.update(flat)
-        if not 0.5 <= values["detection_probability"] < 1:
-            raise InputError(f"{override_path}: detection_probability must be in [0.5, 1)")
-    return Thresholds(**values)
+    try:
+        return Thresholds(**values)
+    except ValueError as error:
+        raise InputError(f"{override_path or _reference_file('thresholds.toml')}: {error}") from None
 
 
 # ---------------------------------------------------------------- call outputs
@@ -895,9 +1004,61 @@ def write_bytes(path, data: bytes) -> None:
             handle.write(data)
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _interval(value) -> bool:
+    """[low, high]; null ends where the measurement failed (NaN is written as null)."""
+    return isinstance(value, list) and len(value) == 2 and all(v is None or _number(v) for v in value)
+
+
+def _optional(check):
+    return lambda value: value is None or check(value)
+
+
+def _text(value) -> bool:
+    return isinstance(value, str)
+
+
+# The fields of a call document that report, summary and monitor read, and what each must hold: a call.json
+# is an input like any other, and an edited one must be refused, not break them (or be half-read).
+CALL_FIELDS = {
+    "sample": lambda v: isinstance(v, str) and check_safe_name(v, "sample name") == v,
+    "patient": _optional(_text), "date": _optional(_text),
+    "erbb2": lambda v: isinstance(v, dict), "tumor_fraction": lambda v: isinstance(v, dict),
+    "qc": lambda v: isinstance(v, dict) and isinstance(v.get("pass"), bool) and isinstance(v.get("reasons"), list),
+    "provenance": lambda v: isinstance(v, dict),
+    "erbb2.status": lambda v: v in STATUSES, "erbb2.reason": _text,
+    "erbb2.plasma_copy_number": _optional(_number), "erbb2.plasma_copy_number_ci95": _interval,
+    "erbb2.tumor_copy_number": _optional(_number), "erbb2.tumor_copy_number_ci95": _optional(_interval),
+    "erbb2.tumor_copy_number_floor": _optional(_number), "erbb2.log2_ratio": _optional(_number),
+    "erbb2.z_score": _optional(_number), "erbb2.focal": _optional(lambda v: isinstance(v, bool)),
+    "erbb2.limit_of_detection_copy_number": _optional(_number),
+    "tumor_fraction.estimate": _optional(_number), "tumor_fraction.ci95": _optional(_interval),
+    "tumor_fraction.detected": lambda v: isinstance(v, bool), "tumor_fraction.method": _text,
+    "tumor_fraction.detection_limit": _optional(_number),
+    "erbb2.gain_detected": lambda v: isinstance(v, bool), "erbb2.detectable_plasma_copy_number": _optional(_number),
+    "provenance.inputs": lambda v: isinstance(v, dict),
+}
+
+
 def read_call(path) -> dict:
-    """A SAMPLE.call.json document, format-checked."""
-    return read_json(path, CALL_FORMAT)
+    """A SAMPLE.call.json document, format- and field-checked (``CALL_FIELDS``)."""
+    document = read_json(path, CALL_FORMAT)
+    for name, valid in CALL_FIELDS.items():
+        parent, _, key = name.rpartition(".")
+        holder = document.get(parent) if parent else document
+        if key not in holder:
+            raise InputError(f"{path}: call lacks '{name}' (truncated or edited file?)")
+        try:
+            ok = valid(holder[key])
+        except ValueError:  # an unsafe sample name
+            ok = False
+        if not ok:
+            raise InputError(f"{path}: call field '{name}' holds {json.dumps(holder[key])[:40]}, not a valid value "
+                             "(edited file?)")
+    return document
 
 
 # ---------------------------------------------------------------- monitoring

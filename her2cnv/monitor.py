@@ -34,6 +34,7 @@ rise (an ERBB2-negative clone growing), distinct from ERBB2 progression.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,8 @@ def check_date(text: str | None, source: str) -> str | None:
     if text is None:
         return None
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat takes 20260105 and 2026-W01-1 too
+            raise ValueError
         return datetime.date.fromisoformat(text).isoformat()
     except ValueError:
         raise InputError(f"{source}: {text!r} is not a date in YYYY-MM-DD form") from None

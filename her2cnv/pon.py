@@ -254,14 +254,17 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     return panel, report
 
 
-def check_compatible(counts_checksum: str, counts_assembly: str, panel: Panel, source: str,
-                     panel_source: str | None = None) -> None:
-    """Refuse counts (or bins) from ``source`` made with other bins or on another assembly than the panel."""
+def check_compatible(bins: Bins, panel: Panel, source: str, panel_source: str | None = None) -> None:
+    """Refuse counts (or bins) from ``source`` made with other bins or on another assembly than the panel,
+    and a panel whose arrays do not fit the bins its metadata names (an edited file)."""
     the_panel = f"the panel of normals {panel_source}" if panel_source else "the panel of normals"
-    if counts_assembly != panel.assembly:
-        raise InputError(f"{source}: bins are {counts_assembly} but {the_panel} is {panel.assembly}; "
+    if bins.assembly != panel.assembly:
+        raise InputError(f"{source}: bins are {bins.assembly} but {the_panel} is {panel.assembly}; "
                          "use a panel built on the same assembly")
-    if counts_checksum != panel.bins_checksum:
+    if bins.checksum != panel.bins_checksum:
         raise InputError(f"{source}: made with other bins than {the_panel} "
-                         f"(bins checksum {counts_checksum[:12]} vs {panel.bins_checksum[:12]}); "
+                         f"(bins checksum {bins.checksum[:12]} vs {panel.bins_checksum[:12]}); "
                          "count with the bins the panel was built from")
+    if len(panel.reference_log2) != len(bins):
+        raise InputError(f"{panel_source or 'panel of normals'}: holds {len(panel.reference_log2):,} bins but "
+                         f"its bins checksum names {len(bins):,} (an edited file?); rebuild it with 'her2cnv pon'")

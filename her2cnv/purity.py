@@ -65,6 +65,10 @@ def _gaussian_mean_cost() -> float:
 GAUSSIAN_MEAN_COST = _gaussian_mean_cost()
 
 
+# An external tumour fraction conflicts with the sample's own copy-number fit beyond 0.03 absolute and 20%
+# relative: the accuracy the issue asks of the fit, and which it reaches on the validation grid at TF >= 5%.
+EXTERNAL_AGREEMENT = (0.03, 0.2)
+
 @dataclass(frozen=True)
 class TumorFractionFit:
     estimate: float | None  # None when below detection (or unknown)
@@ -79,6 +83,7 @@ class TumorFractionFit:
     model_error: float  # log2 error floor added to every segment's SE (also to ERBB2's segment level)
     fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
     ceiling: float | None = None  # second look: the largest estimate the all-fragment fit leaves plausible
+    conflict: str | None = None  # external: how the sample's own copy-number fit contradicts the value given
 
     @property
     def above_ceiling(self) -> bool:
@@ -181,9 +186,19 @@ def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable
                             assembly: Assembly, thresholds: Thresholds, error: float) -> TumorFractionFit:
     """A tumour fraction given by the user (e.g. from the highest somatic variant allele fraction).
 
-    The diploid baseline is still fitted, with the tumour fraction held at ``value``.
+    The diploid baseline is still fitted, with the tumour fraction held at ``value``. The sample's own fit is
+    made too: where it detects tumour DNA and differs from ``value`` by more than the fit's validated accuracy
+    (``EXTERNAL_AGREEMENT``) and its own interval, one of the two is wrong, and ``conflict`` says so.
     """
     means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
     limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), error, thresholds)
     baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
-    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means), error)
+    own = fit_tumor_fraction(segments, bins, usable, noise, assembly, thresholds, error)
+    conflict = None
+    absolute, relative = EXTERNAL_AGREEMENT
+    if own.detected and abs(own.estimate - value) > max(absolute, relative * own.estimate) \
+            and not own.ci95[0] <= value <= own.ci95[1]:
+        conflict = (f"the tumour fraction given, {value:.1%}, disagrees with this sample's copy-number fit, "
+                    f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%})")
+    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means), error,
+                            conflict=conflict)

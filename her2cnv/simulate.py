@@ -26,6 +26,7 @@ change the others. Coordinates are 0-based half-open.
 from __future__ import annotations
 
 import heapq
+import math
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -378,6 +379,8 @@ class SampleDesign:
         check_seed(self.seed)
         if not 0 <= self.tumor_fraction <= 1:
             raise InputError(f"--tumor-fraction must be 0-1, got {self.tumor_fraction}")
+        if not all(map(math.isfinite, (self.depth, self.panel_depth or 1.0))):
+            raise InputError("depths must be finite numbers (--depth, --off-target-depth, --panel-depth)")
         if self.depth < 0 or (self.panel_depth is not None and self.panel_depth <= 0):
             raise InputError("depths must be positive (--depth/--off-target-depth >= 0, --panel-depth > 0)")
         if self.panel_depth is None and self.depth <= 0:

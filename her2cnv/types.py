@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: "$" would let a final "\n" through
 
 
 def check_safe_name(name: str, what: str = "sample name") -> str:
@@ -22,7 +22,7 @@ def check_safe_name(name: str, what: str = "sample name") -> str:
     Sample and patient names become output file names, so they must not contain
     path separators, start with a dot or be empty.
     """
-    if not SAFE_NAME.match(name or ""):
+    if not SAFE_NAME.fullmatch(name or ""):
         raise ValueError(
             f"{what} {name!r} is not safe as a file name: use letters, digits, '.', '_' "
             "or '-', starting with a letter or digit (at most 128 characters)"
@@ -68,6 +68,9 @@ class Bins:
     gc: np.ndarray  # float64: GC fraction of non-N bases, NaN if all N
     n_fraction: np.ndarray  # float64
     assembly: str
+    # length of each contig with bins in the FASTA they were made from (None for bins built in memory):
+    # 'count' refuses a BAM whose contigs differ, which a bins file alone cannot show past its last bin
+    contig_lengths: dict[str, int] | None = None
 
     def __post_init__(self):
         n = len(self.chrom)
@@ -87,6 +90,23 @@ class Bins:
         changes = self.chrom[np.r_[True, ~same]]
         if len(set(changes.tolist())) != len(changes):
             raise ValueError("bins: the bins of each contig must be contiguous in the file")
+        spellings: dict[str, str] = {}  # 'chr17' and '17' are one contig to every later step
+        for contig in changes.tolist():
+            bare = contig[3:] if contig.lower().startswith("chr") else contig
+            if spellings.setdefault(bare.upper(), contig) != contig:
+                raise ValueError(f"bins: contigs {spellings[bare.upper()]} and {contig} name the same chromosome")
+        with np.errstate(invalid="ignore"):
+            if np.any((self.gc < 0) | (self.gc > 1) | np.isinf(self.gc)):
+                raise ValueError("bins: GC fractions must lie between 0 and 1 (or be NA where a bin is all N)")
+            if not np.all((self.n_fraction >= 0) & (self.n_fraction <= 1)):
+                raise ValueError("bins: N fractions must lie between 0 and 1")
+        if self.contig_lengths is not None:
+            for contig in changes.tolist():
+                length = self.contig_lengths.get(contig)
+                if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+                    raise ValueError(f"bins: no valid length recorded for contig {contig}")
+                if self.end[self.chrom == contig].max() > length:
+                    raise ValueError(f"bins: the bins of {contig} reach past its recorded length {length:,}")
         known = np.zeros(n, dtype=bool)
         for kind in BIN_KINDS:  # not np.unique: a sort, and it imports numpy.ma, ~10 ms of every 'count'
             known |= self.kind == kind
@@ -108,16 +128,26 @@ class Bins:
 
     @cached_property
     def checksum(self) -> str:
-        """sha256 of the coordinates and assembly: equal checksums mean interchangeable bins.
+        """sha256 of every column and the assembly: equal checksums mean interchangeable bins. Not the
+        coordinates alone: bins of another FASTA with the same contig lengths differ in GC, and GC
+        correction uses the sample's copy of it, so counts made with them must not meet this panel.
 
-        Computed once (``count`` needs it three times), 32,768 bins at a time: genome-wide 10 kb bins
-        as Python objects all at once take ~40 MB.
+        Computed once per file read, from the arrays' bytes (GC and N fraction at the 6 digits files keep,
+        NaN in one form), the strings 32,768 at a time: genome-wide 10 kb bins as Python objects all at
+        once take ~40 MB.
         """
         digest = hashlib.sha256(self.assembly.encode())
-        for first in range(0, len(self), 1 << 15):
-            rows = slice(first, first + (1 << 15))
-            digest.update("".join(f"{c}\t{s}\t{e}\n" for c, s, e in zip(
-                self.chrom[rows].tolist(), self.start[rows].tolist(), self.end[rows].tolist())).encode())
+        for name in ("chrom", "kind", "gene"):
+            column = getattr(self, name)
+            digest.update(f"\n{name}\n".encode())
+            for first in range(0, len(self), 1 << 15):
+                digest.update("\n".join(column[first:first + (1 << 15)].tolist()).encode() + b"\n")
+        for name in ("start", "end"):
+            digest.update(f"\n{name}\n".encode() + np.ascontiguousarray(getattr(self, name), "<i8").tobytes())
+        for name in ("gc", "n_fraction"):
+            values = np.round(getattr(self, name).astype(np.float64), 6)
+            values[np.isnan(values)] = np.nan
+            digest.update(f"\n{name}\n".encode() + np.ascontiguousarray(values, "<f8").tobytes())
         return digest.hexdigest()
 
 
@@ -230,10 +260,18 @@ class Panel:
 
     def __post_init__(self):
         n = len(self.reference_log2)
+        floats = ("reference_log2", "systematic_variance", "basis", "null_log2")
+        if any(getattr(self, name).dtype.kind != "f" for name in floats) or self.mask.dtype != np.uint8 \
+                or self.null_bins.dtype.kind not in "iu" or self.reference_log2.ndim != 1 or self.basis.ndim != 2:
+            raise ValueError("panel: arrays of the wrong type or shape")
         if len(self.systematic_variance) != n or len(self.mask) != n or self.basis.shape[1:] != (n,):
             raise ValueError("panel: per-bin arrays differ in length")
         if self.null_log2.shape != (len(self.sample_names), len(self.null_bins)):
             raise ValueError("panel: null profiles do not match the normals")
+        if len(self.null_bins) and not (0 <= self.null_bins.min() and self.null_bins.max() < n):
+            raise ValueError("panel: null profile bins lie outside the panel's bins")
+        if np.any(self.systematic_variance[self.mask == 0] < 0):
+            raise ValueError("panel: negative variances")
 
     @property
     def usable(self) -> np.ndarray:
@@ -300,6 +338,32 @@ class Thresholds:
     progression_fraction: float
     min_change_z_score: float
 
+    def __post_init__(self):
+        """Every threshold in its meaningful range: an override of NaN or a negative z-score would not fail,
+        it would silently turn calls around."""
+        above = {"high_level_copy_number": 2, "min_amplification_copy_number": 2, "min_z_score": 0,
+                 "max_focal_span": 0, "min_focal_z_score": 0, "min_fit_improvement": 0, "max_noise": 0,
+                 "max_gc_bias": 0, "progression_fraction": 0, "min_change_z_score": 0}
+        at_least = {"max_copy_state": 3, "segment_error_floor": 0, "state_penalty": 0, "min_segment_bins": 1,
+                    "min_fragments": 0, "min_erbb2_fragments": 0}
+        fractions = {"detection_probability": "[0.5, 1)", "min_reportable": "(0, 1)",
+                     "max_masked_fraction": "(0, 1]", "response_fraction": "(0, 1)"}
+        in_range = {"[0.5, 1)": lambda v: 0.5 <= v < 1, "(0, 1)": lambda v: 0 < v < 1, "(0, 1]": lambda v: 0 < v <= 1}
+        for name in (*above, *at_least, *fractions):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+                raise ValueError(f"threshold {name} must be a finite number, got {value!r}")
+            if name in ("max_focal_span", "max_copy_state", "min_segment_bins", "min_fragments") and value != int(value):
+                raise ValueError(f"threshold {name} must be a whole number, got {value!r}")
+            if name in above and not value > above[name]:
+                raise ValueError(f"threshold {name} must be above {above[name]}, got {value!r}")
+            if name in at_least and not value >= at_least[name]:
+                raise ValueError(f"threshold {name} must be at least {at_least[name]}, got {value!r}")
+            if name in fractions and not in_range[fractions[name]](value):
+                raise ValueError(f"threshold {name} must lie in {fractions[name]}, got {value!r}")
+        if self.min_amplification_copy_number > self.high_level_copy_number:
+            raise ValueError("threshold min_amplification_copy_number must not exceed high_level_copy_number")
+
 
 STATUSES = ("high_level_amplification", "low_level_gain", "not_detected", "indeterminate")
 
@@ -313,7 +377,7 @@ class Erbb2Call:
     reason: str  # plain language
     log2_ratio: float  # ERBB2 level relative to the diploid baseline
     log2_ratio_se: float
-    measured_on: str  # "segment" (the segment holding ERBB2) or "core" (the amplicon core's own bins)
+    measured_on: str  # "segment" (the segment holding ERBB2), "core" (the amplicon core's bins) or "gene" (ERBB2's)
     core_log2_ratio: float  # the amplicon core's own bins (PGAP3-ERBB2-MIEN1-GRB7), relative to the diploid baseline
     z_score: float
     null_z_score: float | None  # against the panel's cross-fitted normals

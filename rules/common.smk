@@ -1,4 +1,5 @@
 # Configuration and sample sheet: validated before any job runs, with one clear message per problem.
+import datetime
 import os
 import re
 
@@ -8,10 +9,14 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_NAME = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+)  # used with fullmatch: "$" would let a final "\n" through
 COLUMNS = ["sample", "patient", "date", "role", "bam"]
 OUTDIR = config["outdir"]
+LOGS = f"{OUTDIR}/logs"  # with the results: runs into other output directories keep their own logs
 DEMO = config["demo"]
+PLOTS = "--no-plots" not in config["call_options"]
 
 
 def in_demo_directory(path):
@@ -21,8 +26,61 @@ def in_demo_directory(path):
     )
 
 
+def sheet_problems(path, sheet):
+    """Every problem of the sheet's rows, one line each, naming the line."""
+    problems, dates = [], {}
+    for line, row in zip(range(2, len(sheet) + 2), sheet.itertuples()):
+        where = f"{path}: line {line}"
+        if not SAFE_NAME.fullmatch(row.sample):
+            problems.append(
+                f"{where}: sample name {row.sample!r} is not safe as a file name "
+                "(letters, digits, '.', '_', '-'; starting with a letter or digit)"
+            )
+        if row.role not in ("normal", "plasma"):
+            problems.append(f"{where}: unknown role {row.role!r} (normal or plasma)")
+        if row.patient != "NA" and not SAFE_NAME.fullmatch(row.patient):
+            problems.append(
+                f"{where}: patient {row.patient!r} is not safe as a file name"
+            )
+        if row.role == "plasma":
+            try:
+                date = (
+                    datetime.date.fromisoformat(row.date)
+                    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", row.date)
+                    else None
+                )
+            except ValueError:
+                date = None
+            if row.patient == "NA" or date is None:
+                problems.append(
+                    f"{where}: plasma sample {row.sample} needs a patient and a valid YYYY-MM-DD date"
+                )
+            elif (row.patient, date) in dates:
+                problems.append(
+                    f"{where}: patient {row.patient} already has a sample on {row.date} "
+                    f"({dates[row.patient, date]}); a series needs one sample per date"
+                )
+            else:
+                dates[row.patient, date] = row.sample
+        simulated = DEMO["simulate"] and in_demo_directory(row.bam)
+        if not simulated and not os.path.isfile(row.bam):
+            problems.append(
+                f"{where}: BAM/CRAM {row.bam} of sample {row.sample} does not exist"
+            )
+    duplicated = sorted(set(sheet["sample"][sheet["sample"].duplicated()]))
+    if duplicated:
+        problems.append(
+            f"{path}: sample name(s) {', '.join(duplicated)} appear more than once"
+        )
+    if config["pon"] is None and (sheet["role"] == "normal").sum() < 3:
+        problems.append(
+            f"{path}: at least 3 normal samples are needed to build a panel of normals (or set pon:)"
+        )
+    return problems
+
+
 def load_samples(path):
-    """The sample sheet, refused with a message naming the sheet and the row when anything is wrong."""
+    """The sample sheet, refused with every problem found, each naming the sheet and the line."""
     if not os.path.isfile(path):
         raise WorkflowError(f"{path}: sample sheet not found")
     sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
@@ -31,41 +89,10 @@ def load_samples(path):
         raise WorkflowError(
             f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(COLUMNS)})"
         )
-    for line, row in zip(range(2, len(sheet) + 2), sheet.itertuples()):
-        if not SAFE_NAME.match(row.sample):
-            raise WorkflowError(
-                f"{path}: line {line}: sample name {row.sample!r} is not safe as a file name "
-                "(letters, digits, '.', '_', '-'; starting with a letter or digit)"
-            )
-        if row.role not in ("normal", "plasma"):
-            raise WorkflowError(
-                f"{path}: line {line}: unknown role {row.role!r} (normal or plasma)"
-            )
-        if row.patient != "NA" and not SAFE_NAME.match(row.patient):
-            raise WorkflowError(
-                f"{path}: line {line}: patient {row.patient!r} is not safe as a file name"
-            )
-        if row.role == "plasma" and (
-            row.patient == "NA" or not re.match(r"^\d{4}-\d{2}-\d{2}$", row.date)
-        ):
-            raise WorkflowError(
-                f"{path}: line {line}: plasma sample {row.sample} needs a patient and a YYYY-MM-DD date"
-            )
-        simulated = DEMO["simulate"] and in_demo_directory(row.bam)
-        if not simulated and not os.path.isfile(row.bam):
-            raise WorkflowError(
-                f"{path}: line {line}: BAM/CRAM {row.bam} of sample {row.sample} does not exist"
-            )
-    duplicated = sorted(set(sheet["sample"][sheet["sample"].duplicated()]))
-    if duplicated:
-        raise WorkflowError(
-            f"{path}: sample name(s) {', '.join(duplicated)} appear more than once"
-        )
+    problems = sheet_problems(path, sheet)
+    if problems:
+        raise WorkflowError("\n".join(problems))
     validate(sheet, schema="../schemas/samples.schema.yaml")
-    if config["pon"] is None and (sheet["role"] == "normal").sum() < 3:
-        raise WorkflowError(
-            f"{path}: at least 3 normal samples are needed to build a panel of normals (or set pon:)"
-        )
     return sheet.set_index("sample", drop=False)
 
 

@@ -1,4 +1,4 @@
-# One rule per stage; each runs the her2cnv command of the same name and logs to logs/.
+# One rule per stage; each runs the her2cnv command of the same name and logs to OUTDIR/logs/.
 
 
 rule simulate_cohort:
@@ -6,7 +6,7 @@ rule simulate_cohort:
         reference=config["reference"],
         bams=simulated_bams(),
     log:
-        "logs/simulate_cohort.log",
+        f"{LOGS}/simulate_cohort.log",
     conda:
         "../envs/her2cnv.yaml"
     threads: 2
@@ -22,12 +22,14 @@ rule simulate_cohort:
 rule bins:
     input:
         reference=config["reference"],
+        targets=config["targets"] or [],
     output:
         f"{OUTDIR}/bins.tsv",
     log:
-        "logs/bins.log",
+        f"{LOGS}/bins.log",
     conda:
         "../envs/her2cnv.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
     params:
@@ -48,7 +50,7 @@ rule count:
     output:
         f"{OUTDIR}/counts/{{sample}}.counts.tsv",
     log:
-        "logs/count/{sample}.log",
+        f"{LOGS}/count/{{sample}}.log",
     conda:
         "../envs/her2cnv.yaml"
     threads: 2
@@ -68,9 +70,10 @@ rule pon:
     output:
         f"{OUTDIR}/pon/pon.npz",
     log:
-        "logs/pon.log",
+        f"{LOGS}/pon.log",
     conda:
         "../envs/her2cnv.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
     shell:
@@ -83,10 +86,17 @@ rule call:
         pon=PON,
     output:
         f"{OUTDIR}/calls/{{sample}}.call.json",
+        f"{OUTDIR}/calls/{{sample}}.report.html",
+        f"{OUTDIR}/calls/{{sample}}.ratios.tsv",
+        f"{OUTDIR}/calls/{{sample}}.seg",
+        [f"{OUTDIR}/calls/{{sample}}.{kind}.png" for kind in ("genome", "chr17")]
+        if PLOTS
+        else [],
     log:
-        "logs/call/{sample}.log",
+        f"{LOGS}/call/{{sample}}.log",
     conda:
         "../envs/her2cnv.yaml"
+    threads: 1
     resources:
         mem_mb=1500,
     params:
@@ -103,10 +113,13 @@ rule monitor:
         calls_of_patient,
     output:
         f"{OUTDIR}/monitor/{{patient}}.monitor.json",
+        f"{OUTDIR}/monitor/{{patient}}.monitor.tsv",
+        f"{OUTDIR}/monitor/{{patient}}.monitor.html",
     log:
-        "logs/monitor/{patient}.log",
+        f"{LOGS}/monitor/{{patient}}.log",
     conda:
         "../envs/her2cnv.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
     params:
@@ -121,9 +134,10 @@ rule summary:
     output:
         f"{OUTDIR}/cohort_summary.tsv",
     log:
-        "logs/summary.log",
+        f"{LOGS}/summary.log",
     conda:
         "../envs/her2cnv.yaml"
+    threads: 1
     resources:
         mem_mb=500,
     shell:

@@ -48,4 +48,7 @@ def small_cohort(tmp_path_factory) -> SimpleNamespace:
     run_ok("simulate", "sample", "--reference", cohort.reference, "-o", cohort.plasma, "--seed", 200,
            "--sample", "S", "--tumor-fraction", 0.3, "--preset", "erbb2_focal", "--depth", 0.5)
     run_ok("count", cohort.plasma, "--bins", cohort.bins, "-o", cohort.plasma_counts)
+    run_ok("call", cohort.plasma_counts, "--pon", cohort.pon, "-o", directory / "calls", "--no-plots",
+           "--patient", "P1", "--date", "2026-01-05")
+    cohort.call = directory / "calls" / "S.call.json"
     return cohort

@@ -15,7 +15,9 @@ import gzip
 import io as _io
 import json
 import os
+import re
 import shutil
+import signal
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +194,9 @@ def case_bam_corrupt_block_read_by_threads(c: Context):
         data[i] ^= 0x5A
     bam = c.write("corrupt_indexed.bam", bytes(data))
     shutil.copy(f"{c.cohort.normals[0]}.bai", f"{bam}.bai")
-    return c.count(bam, "--threads", "2", phrase="truncated or corrupt")
+    case = c.count(bam, "--threads", "2", phrase="truncated or corrupt")
+    case.logs_first = True  # the warning that reading by region failed and the file is read from start to end
+    return case
 
 
 def case_bam_is_not_a_bam(c: Context):
@@ -328,36 +332,40 @@ def case_pon_disk_full_at_rename(c: Context):
                 [output, c.tmp], logs_first=True)
 
 
-def case_interrupt_mid_count(c: Context):
-    """Ctrl-C between two chunks of the counting loop."""
-    chunks = []
-
-    class InterruptingBar:
+def interrupt_count(c: Context, report) -> None:
+    """Count in small chunks, calling ``report`` at each progress report (between chunks of the loop)."""
+    class Bar:
         def __call__(self, fraction):
-            chunks.append(fraction)
-            if len(chunks) == 2:
-                raise KeyboardInterrupt
+            report(fraction)
 
         def close(self):
             pass
 
     c.monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 5_000)
-    c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: InterruptingBar())
+    c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: Bar())
+
+
+def ctrl_c(_fraction):
+    raise KeyboardInterrupt
+
+
+def case_interrupt_mid_count(c: Context):
+    """Ctrl-C between two chunks of the counting loop."""
+    reports = []
+
+    def at_the_second_report(fraction):
+        reports.append(fraction)
+        if len(reports) == 2:
+            raise KeyboardInterrupt
+
+    interrupt_count(c, at_the_second_report)
     return c.count(c.cohort.normals[0], status=130, names="her2cnv: error:", phrase="interrupted")
 
 
 def case_interrupt_mid_count_with_threads(c: Context):
     """Ctrl-C while threads read an indexed BAM by region (the first progress report comes once they run)."""
-    class InterruptingBar:
-        def __call__(self, fraction):
-            raise KeyboardInterrupt
-
-        def close(self):
-            pass
-
     assert Path(f"{c.cohort.normals[0]}.bai").exists()
-    c.monkeypatch.setattr(her2cnv.counts, "CHUNK_RECORDS", 5_000)
-    c.monkeypatch.setattr(her2cnv.cli.count, "progress_bar", lambda args, label: InterruptingBar())
+    interrupt_count(c, ctrl_c)
     return c.count(c.cohort.normals[0], "--threads", "2", status=130, names="her2cnv: error:", phrase="interrupted")
 
 
@@ -378,6 +386,64 @@ def case_interrupt_while_writing(c: Context):
 def case_run_interrupted_mid_count(c: Context):
     case_interrupt_mid_count(c)
     return c.run(status=130, names="her2cnv: error:", phrase="interrupted")
+
+
+def case_terminated_mid_count(c: Context):
+    """SIGTERM (a scheduler cancelling the job) is unwound like Ctrl-C: one line, status 143, nothing left."""
+    interrupt_count(c, lambda _fraction: os.kill(os.getpid(), signal.SIGTERM))
+    return c.count(c.cohort.normals[0], status=143, names="her2cnv: error:", phrase="terminated (SIGTERM)")
+
+
+# -- outputs that would replace inputs, or be left half-written
+
+def case_count_output_is_the_bam(c: Context):
+    bam = c.tmp / "N0.bam"
+    shutil.copy(c.cohort.normals[0], bam)
+    return Case(["count", bam, "--bins", c.cohort.bins, "-o", bam], 2, "N0.bam", "is one of this command's inputs")
+
+
+def case_pon_output_is_a_normal(c: Context):
+    normals = [c.tmp / f"N{i}.counts.tsv" for i in range(3)]
+    for source, target in zip(c.cohort.normal_counts, normals):
+        shutil.copy(source, target)
+    return Case(["pon", *normals, "-o", normals[0]], 2, "N0.counts.tsv", "is one of this command's inputs")
+
+
+def case_call_leaves_no_partial_set(c: Context):
+    """The call.json cannot be written (a directory holds its name): the ratios, .seg and report written before
+    it must not be left behind, beside what could be an older call.json."""
+    (c.out / "S.call.json").mkdir(parents=True)
+    return c.call(status=1, names="S.call.json", phrase="cannot write")
+
+
+def edited_call(c: Context, name: str, edit) -> Path:
+    document = json.loads(c.cohort.call.read_text())
+    edit(document)
+    return c.write(name, json.dumps(document))
+
+
+def case_report_of_an_edited_call(c: Context):
+    call = edited_call(c, "S.call.json", lambda d: d["erbb2"].update(plasma_copy_number_ci95=[1]))
+    output = c.tmp / "S.html"
+    return Case(["report", call, "-o", output], 2, "S.call.json", "call field 'erbb2.plasma_copy_number_ci95'",
+                [output])
+
+
+def case_summary_of_a_call_without_sample(c: Context):
+    call = edited_call(c, "S.call.json", lambda d: d.pop("sample"))
+    output = c.tmp / "summary.tsv"
+    return Case(["summary", call, "-o", output], 2, "S.call.json", "call lacks 'sample'", [output])
+
+
+def case_monitor_call_with_an_escaping_sample(c: Context):
+    call = edited_call(c, "S.call.json", lambda d: d.update(sample="../../x"))
+    return Case(["monitor", c.cohort.call, call, "-o", c.out], 2, "S.call.json", "call field 'sample'", [c.tmp])
+
+
+def case_monitor_patient_option_does_not_merge_patients(c: Context):
+    other = edited_call(c, "T.call.json", lambda d: d.update(sample="T", patient="P2", date="2026-02-01"))
+    return Case(["monitor", c.cohort.call, other, "-o", c.out, "--patient", "P1"], 2, "her2cnv: error:",
+                "the calls name patient(s) P2, not P1", [c.tmp])
 
 
 # -- panel of normals
@@ -437,6 +503,16 @@ def case_pon_from_two_normals(c: Context):
     output = c.tmp / "pon.npz"
     return Case(["pon", *c.cohort.normal_counts[:2], "-o", output], 2, "panel of normals",
                 "at least 3 are needed", [output, c.tmp])
+
+
+def case_pon_with_an_empty_normal(c: Context):
+    """A library with no usable fragment is flat, passes the outlier tests, and once erased ERBB2 amplifications."""
+    output, empty = c.tmp / "pon.npz", c.tmp / "N9.counts.tsv"
+    edit_counts(c.cohort.normal_counts[0], empty, edit_row=lambda i, row: {**row, "count": "0", "short_count": "0"},
+                header_edit=lambda line: re.sub('"fragments_counted":[0-9]+', '"fragments_counted":0',
+                                                line.replace('"N0"', '"N9"')))
+    return Case(["pon", *c.cohort.normal_counts, empty, "-o", output], 2, empty.name,
+                "normal N9 has only 0 fragments counted", [output, c.tmp])
 
 
 def case_pon_same_normal_twice(c: Context):
@@ -531,8 +607,15 @@ def case_counts_gzip_truncated(c: Context):
 
 def case_counts_newer_format(c: Context):
     edited = edit_counts(c.cohort.plasma_counts, c.tmp / "v9.counts.tsv",
-                         header_edit=lambda line: line.replace("her2cnv.counts/1", "her2cnv.counts/9"))
+                         header_edit=lambda line: line.replace(her2cnv.io.COUNTS_FORMAT, "her2cnv.counts/9"))
     return c.call(edited, phrase="newer than this her2cnv")
+
+
+def case_counts_older_format(c: Context):
+    """Counts of format 1 carry a checksum of the bins' coordinates only; they must be remade, not misread."""
+    edited = edit_counts(c.cohort.plasma_counts, c.tmp / "v1.counts.tsv",
+                         header_edit=lambda line: line.replace(her2cnv.io.COUNTS_FORMAT, "her2cnv.counts/1"))
+    return c.call(edited, phrase="made by an older her2cnv")
 
 
 def case_counts_is_a_bam(c: Context):
@@ -555,24 +638,23 @@ def case_run_tumor_fraction_above_one_fails_before_counting(c: Context):
     return c.run("--tumor-fraction", 1.5, names="--tumor-fraction", phrase="(0, 1]")
 
 
-def case_thresholds_unknown_key(c: Context):
-    thresholds = c.write("thresholds.toml", "[call]\nmin_z_scor = 3.0\n")
-    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="unknown threshold(s) min_z_scor")
+def thresholds_case(c: Context, toml: str, phrase: str) -> Case:
+    """'call' with a --thresholds file holding ``toml``, refused with ``phrase``."""
+    return c.call(None, "--thresholds", c.write("thresholds.toml", toml), names="thresholds.toml", phrase=phrase)
 
 
-def case_thresholds_not_a_number(c: Context):
-    thresholds = c.write("thresholds.toml", "min_z_score = \"high\"\n")
-    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="must be a number")
-
-
-def case_thresholds_detection_probability_out_of_range(c: Context):
-    thresholds = c.write("thresholds.toml", "[call]\ndetection_probability = 1.0\n")
-    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="detection_probability must be")
-
-
-def case_thresholds_not_toml(c: Context):
-    thresholds = c.write("thresholds.toml", "min_z_score = \n")
-    return c.call(None, "--thresholds", thresholds, names="thresholds.toml", phrase="not valid TOML")
+# --thresholds files: case name -> (the file, what the message must say)
+THRESHOLDS_CASES = {
+    "thresholds_unknown_key": ("[call]\nmin_z_scor = 3.0\n", "unknown threshold(s) min_z_scor"),
+    "thresholds_not_a_number": ("min_z_score = \"high\"\n", "must be a number"),
+    "thresholds_detection_probability_out_of_range": ("[call]\ndetection_probability = 1.0\n", "detection_probability must lie in [0.5, 1)"),
+    # NaN compares false with everything: it once turned a clear high-level call into 'indeterminate'.
+    "thresholds_nan": ("[call]\nmin_z_score = nan\n", "min_z_score must be a finite"),
+    "thresholds_negative_z_score": ("[call]\nmin_z_score = -5\n", "min_z_score must be above 0"),
+    "thresholds_no_copy_states": ("[tumor_fraction]\nmax_copy_state = 0\n", "max_copy_state must be at least 3"),
+    "thresholds_fractional_bin_count": ("[tumor_fraction]\nmin_segment_bins = 1.5\n", "must be a whole number"),
+    "thresholds_not_toml": ("min_z_score = \n", "not valid TOML"),
+}
 
 
 def case_call_output_under_a_file(c: Context):
@@ -613,6 +695,8 @@ def case_fasta_missing(c: Context):
 
 
 CASES = {name[len("case_"):]: builder for name, builder in globals().items() if name.startswith("case_")}
+CASES.update({name: (lambda c, toml=toml, phrase=phrase: thresholds_case(c, toml, phrase))
+              for name, (toml, phrase) in THRESHOLDS_CASES.items()})
 
 
 @pytest.mark.parametrize("name", list(CASES))

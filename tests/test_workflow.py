@@ -45,8 +45,15 @@ NO_ROLE_HEADER = "sample\tpatient\tdate\tbam\n"
     (SHEET_HEADER, "S1\tNA\tNA\ttumour\t{bam}\n", "unknown role 'tumour'"),
     (SHEET_HEADER, "S1\tNA\tNA\tnormal\t{missing}\n", "does not exist"),
     (SHEET_HEADER, "../S1\tNA\tNA\tnormal\t{bam}\n", "not safe as a file name"),
-    (SHEET_HEADER, "S1\tP1\tNA\tplasma\t{bam}\n", "needs a patient and a YYYY-MM-DD date"),
-], ids=["missing-column", "duplicate", "unknown-role", "missing-file", "unsafe-name", "plasma-without-date"])
+    (SHEET_HEADER, "S1\tP1\tNA\tplasma\t{bam}\n", "needs a patient and a valid YYYY-MM-DD date"),
+    (SHEET_HEADER, "S1\tP1\t2026-13-45\tplasma\t{bam}\n", "needs a patient and a valid YYYY-MM-DD date"),
+    (SHEET_HEADER, "S1\tP1\t2026-01-05\tplasma\t{bam}\nS2\tP1\t2026-01-05\tplasma\t{bam}\n",
+     "patient P1 already has a sample on 2026-01-05 (S1)"),
+    # every problem at once, one line each, not one run at a time
+    (SHEET_HEADER, "S1\tNA\tNA\ttumour\t{bam}\n../x\tNA\tNA\tnormal\t{bam}\n",
+     "line 2: unknown role 'tumour' (normal or plasma)\n{sheet}: line 3: sample name '../x' is not safe"),
+], ids=["missing-column", "duplicate", "unknown-role", "missing-file", "unsafe-name", "plasma-without-date",
+        "impossible-date", "two-samples-one-date", "every-problem"])
 def test_bad_sample_sheets_fail_before_any_job(tmp_path, real_bam, header, rows, message):
     sheet = tmp_path / "samples.tsv"
     sheet.write_text(header + rows.format(bam=real_bam, missing=tmp_path / "absent.bam"))
@@ -56,8 +63,17 @@ def test_bad_sample_sheets_fail_before_any_job(tmp_path, real_bam, header, rows,
                       "  normals: 3\n  depth: 1.0\n  scale: 0.1\n  seed: 1\n")
     result = snakemake("-c", 1, "--configfile", config)
     assert result.returncode != 0
-    assert message in result.stderr, result.stderr
+    assert message.format(sheet=sheet) in result.stderr, result.stderr
     assert not outdir.exists()
+
+
+def test_a_misspelt_config_key_is_refused(tmp_path):
+    """A typo must not silently fall back to the default: 'outdri' would have written to results/."""
+    config = tmp_path / "config.yaml"
+    config.write_text((ROOT / "config" / "config.yaml").read_text().replace("outdir:", "outdri:"))
+    result = snakemake("-n", "--configfile", config)
+    assert result.returncode != 0
+    assert "Additional properties are not allowed ('outdri' was unexpected)" in result.stdout + result.stderr
 
 
 def test_demo_cohort_runs_through_a_job_submission_executor():
@@ -81,6 +97,6 @@ def test_demo_cohort_runs_through_a_job_submission_executor():
     responses = {line.split("\t")[0]: line.split("\t")[6] for line in monitor.splitlines()[3:]}
     assert responses == {"P1_baseline": "baseline", "P1_day21": "molecular_response",
                          "P1_progression": "progression"}
-    assert any((ROOT / "logs" / "count").glob("N01.log"))
+    assert any((results / "logs" / "count").glob("N01.log"))
     rerun = snakemake(*arguments, "-n")
     assert "Nothing to be done" in rerun.stdout + rerun.stderr

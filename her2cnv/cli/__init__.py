@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 
 from ..errors import Her2CnvError
 from ..version import __version__
@@ -21,10 +24,17 @@ COMMAND_MODULES = {"bins": "bins", "count": "count", "pon": "pon", "normalize": 
                    "simulate": "simulate", "dilute": "dilute"}
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors in the one-line form of every other error (argparse prints the usage block first)."""
+
+    def error(self, message):
+        self.exit(2, f"her2cnv: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or only of ``command``'s module when that names one: a command
     then does not pay for importing what the others need (pandas, for one, which 'count' never uses)."""
-    parser = argparse.ArgumentParser(prog="her2cnv", description="ctDNA copy-number caller for ERBB2 (HER2) amplification.")
+    parser = Parser(prog="her2cnv", description="ctDNA copy-number caller for ERBB2 (HER2) amplification.")
     parser.add_argument("--version", action="version", version=f"her2cnv {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -45,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
                         level=logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO,
                         force=True)
     _htslib_messages(args.debug)
+    from .. import io  # after parsing: --help and --version need none of numpy
+
+    previous_handler = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
+        io.protect_inputs(_input_files(args))
+        for name in OUTPUT_OPTIONS:  # checked again when written; here before any work
+            if isinstance(getattr(args, name, None), str):
+                io.refuse_overwriting_inputs(getattr(args, name))
         args.handler(args)
     except Her2CnvError as error:
         if args.debug:
@@ -53,13 +70,45 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).splitlines())  # one line, whatever the library put in it
         print(f"her2cnv: error: {message}", file=sys.stderr)
         return error.exit_status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         if args.debug:
             raise
         newline = "\n" if sys.stderr.isatty() else ""  # on a terminal, end the line the echoed ^C is on
-        print(f"{newline}her2cnv: error: interrupted; no output was written", file=sys.stderr)
-        return 130
+        print(f"{newline}her2cnv: error: {str(interruption) or 'interrupted'}; no output was written", file=sys.stderr)
+        return 143 if isinstance(interruption, Terminated) else 130
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's cancel, Snakemake stopping a job): unwound like Ctrl-C, so every temporary output
+    is removed on the way out, instead of the process dying where it stands and leaving them."""
+
+
+def _terminate(signal_number, frame):
+    raise Terminated("terminated (SIGTERM)")
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+# The options that name outputs; every other option or argument naming an existing file is an input.
+OUTPUT_OPTIONS = ("output", "outdir", "truth")
+
+
+def _input_files(args) -> list[str]:
+    """The existing files among the command's arguments, other than its outputs: io refuses to write over them."""
+    files = []
+    for name, value in vars(args).items():
+        if name in OUTPUT_OPTIONS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (str, os.PathLike)) and os.path.isfile(item):
+                files.append(item)
+    return files
 
 
 def _htslib_messages(debug: bool) -> None:

@@ -31,7 +31,7 @@ def run(args):
         layout = bins.genome_layout(lengths, assembly, bins.default_contigs(lengths),
                                     args.bin_size, args.locus_bin_size)
     gc, n_fraction = io.read_fasta_composition(args.fasta, *layout[:3])
-    result = bins.make_bins(*layout, gc, n_fraction, assembly)
+    result = bins.make_bins(*layout, gc, n_fraction, assembly, lengths)
     provenance = {"tool": "her2cnv", "version": __version__, "command": "bins",
                   "parameters": {"bin_size": args.bin_size, "locus_bin_size": args.locus_bin_size,
                                  "off_target_size": args.off_target_size},

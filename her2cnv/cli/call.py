@@ -48,7 +48,7 @@ def call_inputs(args, bins, source):
         raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, _ = io.read_panel(args.pon)
-    pon.check_compatible(bins.checksum, bins.assembly, panels["all"], source, args.pon)
+    pon.check_compatible(bins, panels["all"], source, args.pon)
     return panels, io.read_thresholds(args.thresholds), patient, date
 
 
@@ -70,19 +70,20 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
                    "pon": io.file_fingerprint(args.pon), "pon_normals": len(panels["all"].sample_names),
                    "bins_checksum": sample_counts.bins.checksum, "count_filters": sample_counts.metadata.get("filters")},
     }
-    io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
-                    {"diploid_baseline_log2": round(fit.baseline_log2, 5), "provenance": provenance})
-    io.write_segments(io.output_path(outdir, name, "seg"), name, segments, sample_counts.bins, fit.baseline_log2)
     figures = {} if args.no_plots else {
         "genome": plot.genome_plot(profile, segments, sample_counts.bins, fit.baseline_log2,
                                    f"{name}: tumour fraction {_fraction_text(fit)}"),
         "chr17": plot.chr17_plot(profile, segments, sample_counts.bins, fit.baseline_log2, assembly, result),
     }
-    for kind, png in figures.items():
-        io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
     document = io.call_document(result, fit, analysis.size_weighted_fit, provenance, patient, date)
-    io.write_text(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
-    io.write_json(io.output_path(outdir, name, "call.json"), document, sort_keys=False)
+    with io.output_set():  # all of a call's files or none: never plots or ratios beside an older call.json
+        io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
+                        {"diploid_baseline_log2": round(fit.baseline_log2, 5), "provenance": provenance})
+        io.write_segments(io.output_path(outdir, name, "seg"), name, segments, sample_counts.bins, fit.baseline_log2)
+        for kind, png in figures.items():
+            io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
+        io.write_text(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
+        io.write_json(io.output_path(outdir, name, "call.json"), document, sort_keys=False)
     log.info("%s: %s (%s)", name, result.status, result.reason)
 
 
@@ -95,5 +96,6 @@ def run_bam(args):
     inputs = call_inputs(args, bins, args.bins)
     sample_counts = count_with_progress(args, bins, counts.CountFilters())
     outdir = io.make_directory(args.outdir)
-    io.write_counts(io.output_path(outdir, sample_counts.sample, "counts.tsv"), sample_counts)
-    run_call(args, sample_counts, args.bam, inputs)
+    with io.output_set():  # the counts too: 'run' leaves all its files or none
+        io.write_counts(io.output_path(outdir, sample_counts.sample, "counts.tsv"), sample_counts)
+        run_call(args, sample_counts, args.bam, inputs)

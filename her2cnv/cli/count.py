@@ -19,7 +19,7 @@ def add_parser(subparsers, common):
     parser.add_argument("--reference", help="reference FASTA (required for CRAM)")
     parser.add_argument("--min-mapq", type=int, default=counts.CountFilters.min_mapq,
                         help="minimum mapping quality (default %(default)s)")
-    parser.add_argument("--exclude-flags", type=lambda text: int(text, 0), default=counts.DEFAULT_EXCLUDE_FLAGS,
+    parser.add_argument("--exclude-flags", type=sam_flags, default=counts.DEFAULT_EXCLUDE_FLAGS,
                         help="records with any of these SAM flag bits are left out "
                              "(default 0x%(default)X: unmapped, secondary, QC-fail, duplicate, supplementary)")
     parser.add_argument("--fragment-length", metavar="MIN-MAX",
@@ -33,6 +33,11 @@ def add_parser(subparsers, common):
                              "N BGZF decompression threads help the one reader, which gains less (README, "
                              "'How counting works'). The counts are the same for every N")
     parser.set_defaults(handler=run)
+
+
+def sam_flags(text: str) -> int:
+    """SAM flag bits, decimal or 0x hexadecimal (argparse names this function in its error)."""
+    return int(text, 0)
 
 
 def run(args):

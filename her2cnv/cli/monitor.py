@@ -12,7 +12,7 @@ def add_parser(subparsers, common):
                                                "in ERBB2 plasma copy number, tumour fraction and tumour copy number "
                                                "from baseline, with a response category, as JSON, TSV and HTML.")
     parser.add_argument("calls", nargs="+", help="SAMPLE.call.json files of one patient (any order)")
-    parser.add_argument("-o", "--outdir", required=True, help="directory for PATIENT.monitor.json/.tsv/.report.html")
+    parser.add_argument("-o", "--outdir", required=True, help="directory for PATIENT.monitor.json/.tsv/.html")
     parser.add_argument("--patient", help="patient identifier (default: from the calls or the sample sheet)")
     parser.add_argument("--dates", nargs="+", metavar="DATE", help="collection dates (YYYY-MM-DD), one per call file")
     parser.add_argument("--sample-sheet", help="TSV with sample, patient, date columns to take dates from")
@@ -37,10 +37,14 @@ def resolve(calls: list[dict], sources: list[str], args) -> tuple[str, list[str]
         if patient not in (None, "NA", ""):
             patients.add(patient)
     if args.patient:
+        others = sorted(patients - {args.patient})
+        if others:  # --patient names calls that name none; it never merges another patient's series into this one
+            raise InputError(f"the calls name patient(s) {', '.join(map(str, others))}, not {args.patient}; "
+                             "monitor one patient at a time")
         return monitor.check_patient(args.patient), dates
     if len(patients) != 1:
-        raise InputError(f"the calls name {len(patients) or 'no'} patient(s) {sorted(patients)}; "
-                         "monitor one patient at a time, or give --patient")
+        raise InputError(f"the calls name {len(patients) or 'no'} patient(s) {sorted(map(str, patients))}; "
+                         "monitor one patient at a time, or give --patient for calls that name none")
     return monitor.check_patient(patients.pop()), dates
 
 
@@ -65,7 +69,8 @@ def run(args):
         [c["erbb2"]["plasma_copy_number_ci95"] for c in ordered],
         [c["tumor_fraction"]["estimate"] if c["tumor_fraction"]["detected"] else None for c in ordered],
         [c["tumor_fraction"]["ci95"] for c in ordered], [c["tumor_fraction"]["detection_limit"] for c in ordered])
-    io.write_monitor(io.output_path(outdir, patient, "monitor.json"), io.output_path(outdir, patient, "monitor.tsv"),
-                     document)
-    io.write_text(io.output_path(outdir, patient, "report.html"),
-                  report.render_patient_report(document, by_sample, figures))
+    with io.output_set():
+        io.write_monitor(io.output_path(outdir, patient, "monitor.json"),
+                         io.output_path(outdir, patient, "monitor.tsv"), document)
+        io.write_text(io.output_path(outdir, patient, "monitor.html"),
+                      report.render_patient_report(document, by_sample, figures))

@@ -24,6 +24,14 @@ def add_parser(subparsers, common):
 
 def run(args):
     normals = [io.read_counts(path) for path in args.counts]
+    # A failed or empty library is flat after GC correction, so no outlier test flags it, yet the panel learns a
+    # denoising component from it that can erase a patient's ERBB2 amplification: a normal must have the
+    # fragments a sample needs to pass QC.
+    minimum = io.read_thresholds().min_fragments
+    for path, normal in zip(args.counts, normals):
+        if normal.outcomes["fragments_counted"] < minimum:
+            raise InputError(f"{path}: normal {normal.sample} has only {normal.outcomes['fragments_counted']:,} "
+                             f"fragments counted (a sample needs {minimum:,}); leave out failed or empty libraries")
     first = normals[0]
     for path, normal in zip(args.counts, normals):
         if normal.bins.checksum != first.bins.checksum:

@@ -20,7 +20,7 @@ def test_series_shows_response_then_progression(cohort):
     assert responses == ["molecular_response", "progression"]
     for field in ("sample", "date", "status", "plasma_copy_number", "tumor_fraction", "tumor_copy_number"):
         assert field in document["timepoints"][0]
-    page = (cohort / "monitor" / "P9.report.html").read_text()
+    page = (cohort / "monitor" / "P9.monitor.html").read_text()
     assert "Research use only" in page and "data:image/png;base64," in page and "<script" not in page
     assert (cohort / "monitor" / "P9.monitor.tsv").read_text().count("\n") == 2 + 1 + 3
 

@@ -40,17 +40,21 @@ def test_arm_gain_is_never_high_level(cohort):
                           "--preset", "arm_gain_17q")
     assert call["erbb2"]["status"] in ("low_level_gain", "not_detected"), call["erbb2"]["reason"]
     assert call["erbb2"]["focal"] is not True
+    assert call["erbb2"]["arm_log2_ratios"]["17q"] > 0.1  # reported even when ERBB2's segment is the whole arm
 
 
 def test_public_interface_fields_are_present(cohort):
+    """The field sets of SAMPLE.call.json, exactly as the README's table lists them."""
     call = json.loads(next((cohort / "calls").glob("*.call.json")).read_text())
     assert call["format"] == "her2cnv.call/1"
-    for field in ("status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
-                  "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "z_score", "focal",
-                  "limit_of_detection_copy_number", "called_on", "size_weighted"):
-        assert field in call["erbb2"]
-    for field in ("estimate", "ci95", "method", "size_weighted"):
-        assert field in call["tumor_fraction"]
+    assert set(call) == {"format", "sample", "patient", "date", "erbb2", "tumor_fraction", "qc", "provenance"}
+    assert set(call["erbb2"]) == {
+        "status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
+        "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "log2_ratio_se", "measured_on",
+        "core_log2_ratio", "gain_detected", "detectable_plasma_copy_number", "z_score", "null_z_score", "focal",
+        "amplicon", "arm_log2_ratios", "limit_of_detection_copy_number", "called_on", "size_weighted"}
+    assert set(call["tumor_fraction"]) == {"estimate", "ci95", "method", "detected", "detection_limit", "ploidy",
+                                           "fit_improvement", "segments_used", "model_error_log2", "size_weighted"}
     assert {"pass", "reasons", "noise_mapd"} <= set(call["qc"])
     assert {"version", "parameters", "inputs"} <= set(call["provenance"])
 
@@ -134,6 +138,20 @@ def test_erbb2_inside_an_arm_scale_segment_gets_an_interval_that_covers_an_unres
     assert f"95% CI {low:.2f}-{high:.2f} with the amplicon core's bins" in erbb2["reason"]
 
 
+@pytest.mark.parametrize("seed", [31, 32])
+def test_an_amplicon_that_ends_inside_the_core_before_erbb2_is_not_read_as_erbb2(cohort, seed):
+    """CN 100 over CDK12 to the first half of PGAP3, ending 900 bp before ERBB2 (audit 2026-11-22): ERBB2 is at
+    CN 2. The core's bins, partly inside the amplicon, once stood in for ERBB2 and made it high-level (tumour CN
+    13-15); ERBB2's own bins disagree with the core's other bins, so ERBB2 is measured on them."""
+    call = call_simulated(cohort, f"NEXT{seed}", "--seed", seed, "--tumor-fraction", 0.1, "--preset", "crc_typical",
+                          "--event", "chr17:39400001-39687000:100")
+    erbb2 = call["erbb2"]
+    assert erbb2["status"] in ("not_detected", "indeterminate"), erbb2["reason"]
+    assert erbb2["measured_on"] == "gene"
+    low, high = erbb2["plasma_copy_number_ci95"]
+    assert low <= 2.0 <= high
+
+
 def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
     """A focal CN-20 amplicon at TF 10% in a tumour with no arm events: the tumour fraction cannot be measured,
     so the call is indeterminate; given --tumor-fraction (as from variant allele fractions) it is high-level,
@@ -150,6 +168,21 @@ def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
     assert given["erbb2"]["status"] == "high_level_amplification", given["erbb2"]["reason"]
     low, high = given["erbb2"]["tumor_copy_number_ci95"]
     assert low <= 20 <= high and abs(given["erbb2"]["tumor_copy_number"] - 20) <= 4
+
+
+def test_an_external_tumour_fraction_the_copy_number_fit_contradicts_is_not_trusted(cohort, tmp_path):
+    """A CN-6 tumour at TF 20% given --tumor-fraction 0.05 (audit 2026-11-22: read as high-level, 21.4): the
+    sample's own fit finds 20%, so the tumour copy number is not established. A value the fit agrees with is used."""
+    measured = call_simulated(cohort, "WRONGTF", "--seed", 17, "--tumor-fraction", 0.2, "--preset", "crc_typical",
+                              "--preset", "erbb2_focal", "--erbb2-copy-number", 6)
+    assert measured["tumor_fraction"]["detected"] and measured["erbb2"]["status"] == "low_level_gain"
+    for given, status in ((0.05, "indeterminate"), (0.21, "low_level_gain")):
+        run("call", cohort / "calls" / "WRONGTF.counts.tsv", "--pon", cohort / "pon.npz", "-o", tmp_path / str(given),
+            "--tumor-fraction", given, "--no-plots")
+        erbb2 = json.loads((tmp_path / str(given) / "WRONGTF.call.json").read_text())["erbb2"]
+        assert erbb2["status"] == status, erbb2["reason"]
+    conflicting = json.loads((tmp_path / "0.05" / "WRONGTF.call.json").read_text())["erbb2"]
+    assert "the tumour fraction given, 5.0%, disagrees with this sample's copy-number fit" in conflicting["reason"]
 
 
 def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort, modelled_short_share):

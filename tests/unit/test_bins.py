@@ -81,6 +81,12 @@ def test_canonical_contig_names():
     ({"kind": np.array(["genome", "exon", "genome"])}, r"unknown bin kind\(s\) \['exon'\]"),
     ({"start": np.array([0, 50, 200])}, "chr1:50-200 overlaps or precedes"),
     ({"chrom": np.array(["chr1", "chr2", "chr1"])}, "each contig must be contiguous"),
+    ({"chrom": np.array(["chr1", "1", "1"])}, "contigs chr1 and 1 name the same chromosome"),
+    ({"gc": np.array([0.4, 1.5, 0.4])}, "GC fractions must lie between 0 and 1"),
+    ({"gc": np.array([0.4, np.inf, 0.4])}, "GC fractions must lie between 0 and 1"),
+    ({"n_fraction": np.array([0.0, -5.0, 0.0])}, "N fractions must lie between 0 and 1"),
+    ({"contig_lengths": {"chr1": 250}}, "bins of chr1 reach past its recorded length 250"),
+    ({"contig_lengths": {"chr2": 300}}, "no valid length recorded for contig chr1"),
 ])
 def test_bins_that_cannot_be_counted_are_refused(change, message):
     columns = dict(chrom=np.array(["chr1"] * 3), start=np.array([0, 100, 200]), end=np.array([100, 200, 300]),

@@ -12,7 +12,8 @@ from her2cnv.types import COUNT_OUTCOMES, Bins, FragmentCounts
 def small_bins():
     return Bins(chrom=np.array(["chr17"] * 3), start=np.array([0, 10, 20]), end=np.array([10, 20, 30]),
                 kind=np.array(["genome", "locus", "locus"]), gene=np.array(["", "ERBB2", "ERBB2,MIEN1"]),
-                gc=np.array([0.4, np.nan, 0.6]), n_fraction=np.array([0.0, 1.0, 0.1]), assembly="GRCh38")
+                gc=np.array([0.4, np.nan, 0.6]), n_fraction=np.array([0.0, 1.0, 0.1]), assembly="GRCh38",
+                contig_lengths={"chr17": 40})
 
 
 def small_counts():
@@ -61,12 +62,76 @@ def test_truncated_counts_are_refused(tmp_path):
         io.read_counts(tmp_path / "c.tsv")
 
 
-def test_newer_format_version_is_refused(tmp_path):
+@pytest.mark.parametrize("version, message", [("9", "newer than this her2cnv"),
+                                              ("1", "made by an older her2cnv .* remake it with 'her2cnv count'"),
+                                              ("1.1", "format version '1.1' is not a her2cnv version number")])
+def test_other_format_versions_are_refused(tmp_path, version, message):
     io.write_counts(tmp_path / "c.tsv", small_counts())
-    text = (tmp_path / "c.tsv").read_text().replace("her2cnv.counts/1", "her2cnv.counts/9")
+    text = (tmp_path / "c.tsv").read_text().replace(io.COUNTS_FORMAT, f"her2cnv.counts/{version}")
     (tmp_path / "c.tsv").write_text(text)
-    with pytest.raises(InputError, match="newer than this her2cnv"):
+    with pytest.raises(InputError, match=message):
         io.read_counts(tmp_path / "c.tsv")
+
+
+def edit_body(path, column: int, value: str):
+    """Set ``column`` of the first data row of a her2cnv table, as a hand edit would."""
+    lines = path.read_text().splitlines(keepends=True)
+    row = next(i for i, line in enumerate(lines) if not line.startswith(("#", "chrom")))
+    fields = lines[row].rstrip("\n").split("\t")
+    fields[column] = value
+    lines[row] = "\t".join(fields) + "\n"
+    path.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("column, value", [(3, "target"), (4, "ERBB2"), (5, "0.41"), (6, "0.5")])
+def test_hand_edits_of_any_bin_column_are_refused(tmp_path, column, value):
+    """The checksum covers GC, N fraction, kind and genes, not only coordinates: bins from another FASTA
+    with the same contig lengths differ only there, and normalisation uses the counts' own copy."""
+    io.write_counts(tmp_path / "c.tsv", small_counts())
+    edit_body(tmp_path / "c.tsv", column, value)
+    with pytest.raises(InputError, match="do not match the bins checksum"):
+        io.read_counts(tmp_path / "c.tsv")
+    io.write_bins(tmp_path / "b.tsv", small_bins(), {})
+    edit_body(tmp_path / "b.tsv", column, value)
+    with pytest.raises(InputError, match="do not match the checksum"):
+        io.read_bins(tmp_path / "b.tsv")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("#assembly=\"GRCh38\"", "#assembly=[\"GRCh38\"]"), "header 'assembly' is not a known assembly"),
+    (("#sample=\"S1\"", "#sample=null"), "header 'sample' is not a sample name"),
+    (("#sample=\"S1\"", "#sample=\"S1\"\n#sample=\"S2\""), "repeats 'sample'"),
+    (("\"records_seen\":0", "\"records_seen\":1e400"), "header 'outcomes' is not every outcome"),
+    (("\"records_seen\":0", "\"records_seen\":-5"), "header 'outcomes' is not every outcome"),
+    (("#fragment_length_histogram=[0,", "#fragment_length_histogram=[1e400,"), "is not a list of counts"),
+    (("#provenance={", "#provenance=5\n#x={"), "header 'provenance' is not a JSON object"),
+    (("\t5\t1\n", "\t99999999999999999999\t1\n"), "column count holds values that are not ints"),
+    (("\t5\t1\n", "\t5\t6\n"), "more short fragments than fragments"),
+])
+def test_malformed_counts_headers_and_values_are_refused(tmp_path, edit, message):
+    io.write_counts(tmp_path / "c.tsv", small_counts())
+    text = (tmp_path / "c.tsv").read_text()
+    assert edit[0] in text
+    (tmp_path / "c.tsv").write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(InputError, match=message):
+        io.read_counts(tmp_path / "c.tsv")
+
+
+def test_a_table_cut_after_its_header_is_refused(tmp_path):
+    io.write_bins(tmp_path / "b.tsv", small_bins(), {})
+    header = "".join(line for line in (tmp_path / "b.tsv").read_text().splitlines(keepends=True) if line.startswith("#"))
+    (tmp_path / "b.tsv").write_text(header)
+    with pytest.raises(InputError, match="no table after the header"):
+        io.read_bins(tmp_path / "b.tsv")
+
+
+def test_corrupt_gzip_is_refused(tmp_path):
+    io.write_bins(tmp_path / "b.tsv.gz", small_bins(), {})
+    data = bytearray((tmp_path / "b.tsv.gz").read_bytes())
+    data[40:48] = b"XXXXXXXX"
+    (tmp_path / "b.tsv.gz").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt or truncated gzip"):
+        io.read_bins(tmp_path / "b.tsv.gz")
 
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):

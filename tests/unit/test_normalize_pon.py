@@ -18,7 +18,7 @@ def bins():
     chrom, start, end, kind = bins_module.genome_layout(LENGTHS, GRCH38, list(LENGTHS))
     rng = np.random.default_rng(0)
     gc = np.clip(rng.normal(0.45, 0.05, len(chrom)), 0.3, 0.65)
-    return bins_module.make_bins(chrom, start, end, kind, gc, np.zeros(len(chrom)), GRCH38)
+    return bins_module.make_bins(chrom, start, end, kind, gc, np.zeros(len(chrom)), GRCH38, LENGTHS)
 
 
 def simulate_counts(bins, seed, depth=300.0, ratio=None, shared=None):
@@ -61,9 +61,10 @@ def test_gc_curve_error_predicts_the_scatter_of_a_level_at_one_gc():
     """Twelve bins of one GC (left out of the fit, like the amplicon) in 300: across 200 replicate samples
     their mean log2 depth scatters as their own noise and the fitted curve's error together predict; their
     own noise alone would understate it by more than a fifth."""
-    layout = bins_module.genome_layout({"chr8": 15_000_000, "chr18": 15_000_000}, GRCH38, ["chr8", "chr18"])
+    lengths = {"chr8": 15_000_000, "chr18": 15_000_000}
+    layout = bins_module.genome_layout(lengths, GRCH38, list(lengths))
     gc = np.clip(np.random.default_rng(0).normal(0.45, 0.05, len(layout[0])), 0.3, 0.65)
-    small = bins_module.make_bins(*layout, gc, np.zeros(len(gc)), GRCH38)
+    small = bins_module.make_bins(*layout, gc, np.zeros(len(gc)), GRCH38, lengths)
     one_gc = (small.gc > 0.53) & (small.gc < 0.57)
     assert one_gc.sum() == 12
     mask = normalize.static_mask(small) | np.where(one_gc, 4, 0).astype(np.uint8)  # out of the GC fit
@@ -208,7 +209,7 @@ def test_panel_in_the_older_format_is_refused_with_a_rebuild_hint(bins, panel, t
     monkeypatch.setattr(io, "PON_FORMAT", "her2cnv.pon/1")
     io.write_panel(tmp_path / "old.npz", {"all": built}, metadata)
     monkeypatch.undo()
-    with pytest.raises(InputError, match=r"older format \(her2cnv.pon/1.*rebuild it"):
+    with pytest.raises(InputError, match=r"made by an older her2cnv \(her2cnv.pon/1.*remake it with 'her2cnv pon'"):
         io.read_panel(tmp_path / "old.npz")
 
 
