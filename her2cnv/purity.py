@@ -69,6 +69,7 @@ GAUSSIAN_MEAN_COST = _gaussian_mean_cost()
 # relative: the accuracy the issue asks of the fit, and which it reaches on the validation grid at TF >= 5%.
 EXTERNAL_AGREEMENT = (0.03, 0.2)
 
+
 @dataclass(frozen=True)
 class TumorFractionFit:
     estimate: float | None  # None when below detection (or unknown)

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{newline}her2cnv: error: {str(interruption) or 'interrupted'}; no output was written", file=sys.stderr)
         return 143 if isinstance(interruption, Terminated) else 130
     finally:
+        io.protect_inputs(())  # the protection is this command's: callers of main() in one process go on freely
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
     return 0
