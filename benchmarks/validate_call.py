@@ -134,6 +134,11 @@ def build_parser():
     grid.add_argument("--flat-cn", type=parse_list(float), default="8,20,40",
                       help="ERBB2 tumour copy numbers of the flat-genome samples")
     grid.add_argument("--flat-seeds", type=int, default=1, help="replicates per flat-genome cell")
+    grid.add_argument("--beside-tf", type=parse_list(float), default="0.05,0.10",
+                      help="tumour fractions of the samples with an amplicon beside ERBB2 (ERBB2 itself at CN 2)")
+    grid.add_argument("--beside-cn", type=parse_list(float), default="20,60",
+                      help="copy numbers of the amplicon beside ERBB2 (CDK12 to PGAP3, ending 900 bp before ERBB2)")
+    grid.add_argument("--beside-seeds", type=int, default=2, help="replicates per beside-ERBB2 cell")
     sim = p.add_argument_group("simulation")
     sim.add_argument("--contigs", default="chr1,chr8,chr13,chr17,chr18,chr20", help="reference contigs")
     sim.add_argument("--scale", type=float, default=1.0, help="length factor of contigs other than chr17")
@@ -152,7 +157,7 @@ def build_parser():
     run.add_argument("--fresh", action="store_true", help="delete the work folder first (rebuild everything)")
     run.add_argument("--quick", action="store_true",
                      help="smoke test: tf 0,0.05,0.2; cn 2,8,20; arm gain no (+ yes at cn 2); 1 seed; "
-                          "4 TF-0 and 2 flat samples per mode; 8 normals")
+                          "4 TF-0, 2 flat and 1 beside-ERBB2 samples per mode; 8 normals")
     return p
 
 
@@ -160,6 +165,7 @@ def apply_quick(args):
     args.tf, args.cn, args.seeds, args.tf0_seeds = [0, 0.05, 0.20], [2, 8, 20], 1, 4
     args.arm_gain = [False]  # plus one arm-gain-only cell per TF, added in build_grid
     args.flat_tf, args.flat_cn, args.flat_seeds, args.normals = [0.30], [8, 40], 1, 8
+    args.beside_tf, args.beside_cn, args.beside_seeds = [0.10], [60], 1
     args.quick_arm_cells = True
     return args
 
@@ -171,7 +177,7 @@ class Spec:
     """One simulated sample and how to make and call it."""
 
     name: str
-    group: str  # "grid" (with crc_typical), "flat" (without), "tf0"
+    group: str  # "grid" (with crc_typical), "flat" (without), "tf0", "beside" (an amplicon next to ERBB2)
     mode: str
     tf: float
     cn: float
@@ -195,9 +201,15 @@ def fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def simulation_args(mode: str, tf: float, cn: float, arm: bool, crc: bool, args, layout) -> list[str]:
+# An amplicon beside ERBB2 that does not contain it: CDK12 to the first half of PGAP3, ending 900 bp before
+# ERBB2 (GRCh38; the audit of 2026-11-22 found it called high-level through the amplicon core's bins).
+BESIDE_ERBB2 = "chr17:39400001-39687000"
+
+
+def simulation_args(mode: str, tf: float, cn: float, arm: bool, crc: bool, args, layout,
+                    beside_cn: float | None = None) -> list[str]:
     presets = (["crc_typical"] if crc else []) + (["arm_gain_17q"] if arm else [])
-    extra = []
+    extra = [] if beside_cn is None else ["--event", f"{BESIDE_ERBB2}:{fmt(beside_cn)}"]
     if cn != 2:
         presets.append("erbb2_focal")  # last, so the amplicon keeps its CN inside a 17q gain
         extra = ["--erbb2-copy-number", fmt(cn), "--amplicon-size", str(args.amplicon_size)]
@@ -214,16 +226,18 @@ def simulation_args(mode: str, tf: float, cn: float, arm: bool, crc: bool, args,
 def build_grid(args, layouts) -> list[Spec]:
     specs = []
 
-    def add(group, mode, tf, cn, arm, crc, replicate):
+    def add(group, mode, tf, cn, arm, crc, replicate, beside_cn=None):
         arm_text = "arm" if arm else "noarm"
         if group == "tf0":
             name = f"{mode}-tf0-r{replicate}"
         elif group == "flat":
             name = f"flat-{mode}-tf{fmt(tf)}-cn{fmt(cn)}-r{replicate}"
+        elif group == "beside":
+            name = f"beside-{mode}-tf{fmt(tf)}-amp{fmt(beside_cn)}-r{replicate}"
         else:
             name = f"{mode}-tf{fmt(tf)}-cn{fmt(cn)}-{arm_text}-r{replicate}"
         layout = layouts[mode]
-        sim = simulation_args(mode, tf, cn, arm, crc, args, layout)
+        sim = simulation_args(mode, tf, cn, arm, crc, args, layout, beside_cn)
         key = hashlib.sha256(json.dumps([name, sim, layout["key"]]).encode()).hexdigest()[:10]
         specs.append(Spec(name=name, group=group, mode=mode, tf=tf, cn=cn, arm_gain=arm, crc=crc,
                           replicate=replicate, seed=sample_seed(name), simulate_args=sim,
@@ -249,6 +263,10 @@ def build_grid(args, layouts) -> list[Spec]:
             for cn in args.flat_cn:
                 for r in range(1, args.flat_seeds + 1):
                     add("flat", mode, tf, cn, False, False, r)
+        for tf in args.beside_tf:
+            for amplicon_cn in args.beside_cn:
+                for r in range(1, args.beside_seeds + 1):
+                    add("beside", mode, tf, 2, False, True, r, amplicon_cn)
     return specs
 
 
@@ -488,7 +506,7 @@ COLUMNS = ["group", "mode", "tf", "cn", "erbb2_cn", "arm_gain", "crc_typical", "
            "tf_fit_improvement", "called_on", "weighted_tf_estimate", "weighted_tf_detected", "weighted_tf_ceiling",
            "weighted_tf_above_ceiling", "weighted_tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn",
            "qc_pass", "noise_mapd", "qc_reasons", "reason"]
-GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2}
+GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2, "beside": 3}
 MODE_ORDER = {"wgs": 0, "panel": 1}
 
 
@@ -563,6 +581,8 @@ def by_cell(rows: list[dict]) -> list[str]:
 
 def report(rows: list[dict], args, meta: dict) -> str:
     modes = [m for m in args.modes]
+    beside = [r for r in rows if r["group"] == "beside"]
+    rows = [r for r in rows if r["group"] != "beside"]  # the grid's tables and targets are the issue's
     grid = [r for r in rows if r["group"] == "grid"]
     tf0 = [r for r in rows if r["group"] == "tf0"]
     flat = [r for r in rows if r["group"] == "flat"]
@@ -874,8 +894,27 @@ def report(rows: list[dict], args, meta: dict) -> str:
     md += [table(["mode", "TF", "CN", "true plasma CN", "plasma CN (95% CI)", "TF estimate", "status", "as expected"],
                  body), ""]
     md += [f"Legend: {LEGEND}.", ""]
+    md += beside_section(beside)
     md[summary_at:summary_at] = ["## Targets", ""] + [f"- {t}" for t in targets] + [""]
     return "\n".join(md)
+
+
+def beside_section(rows: list[dict]) -> list[str]:
+    """An amplicon next to ERBB2 that does not contain it: ERBB2 is at CN 2, so no gain may be called."""
+    md = ["## An amplicon beside ERBB2", "",
+          f"`--event {BESIDE_ERBB2}:CN` with `--preset crc_typical`: CDK12 to the first half of PGAP3, ending 900 bp "
+          "before ERBB2, whose own copy number stays 2. Part of the amplicon core (PGAP3-ERBB2-MIEN1-GRB7) is "
+          "amplified, so the core's bins disagree with ERBB2's own; expected: `not_detected` or `indeterminate`, "
+          "never a gain. Not part of the grid's tables or targets above.", ""]
+    body = [[r["mode"], fmt(r["tf"]), r["sample"].split("-amp")[1].split("-")[0], r.get("measured_on") or "–",
+             f"{r['plasma_cn']:.2f} ({r['plasma_cn_lo']:.2f}–{r['plasma_cn_hi']:.2f})" if r.get("plasma_cn") else "–",
+             f"{r['status']} ({r['code']})",
+             "yes" if r["status"] in ("not_detected", "indeterminate") else "**no**"]
+            for r in sorted(rows, key=lambda row: (sort_key(row), row["sample"]))]
+    ok = sum(row[-1] == "yes" for row in body)
+    md += [table(["mode", "TF", "amplicon CN", "ERBB2 measured on", "plasma CN (95% CI)", "status", "as expected"],
+                 body), "", f"As expected: {ok} of {len(body)}.", ""]
+    return md
 
 
 def replicate_pairs(results: list[dict]) -> dict:
