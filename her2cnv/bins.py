@@ -17,17 +17,11 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .types import Assembly, Bins
+from .types import Assembly, Bins, canonical_contig
 
 DEFAULT_BIN_SIZE = 100_000
 DEFAULT_LOCUS_BIN_SIZE = 10_000
 MAX_LOCUS_BIN_SIZE = 10_000
-
-
-def canonical_contig(name: str) -> str:
-    """'chr17' and '17' both become '17'; 'chrM' and 'MT' become 'M'."""
-    bare = name[3:] if name.lower().startswith("chr") else name
-    return "M" if bare.upper() in ("M", "MT") else bare
 
 
 def arm_boundary_per_bin(bins: Bins, assembly: Assembly) -> np.ndarray:

@@ -191,15 +191,14 @@ def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable
     made too: where it detects tumour DNA and differs from ``value`` by more than the fit's validated accuracy
     (``EXTERNAL_AGREEMENT``) and its own interval, one of the two is wrong, and ``conflict`` says so.
     """
-    means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
-    limit = detection_limit(noise, median_bins_per_arm(bins, usable, assembly), error, thresholds)
-    baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
     own = fit_tumor_fraction(segments, bins, usable, noise, assembly, thresholds, error)
+    means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
+    baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
     conflict = None
     absolute, relative = EXTERNAL_AGREEMENT
     if own.detected and abs(own.estimate - value) > max(absolute, relative * own.estimate) \
             and not own.ci95[0] <= value <= own.ci95[1]:
         conflict = (f"the tumour fraction given, {value:.1%}, disagrees with this sample's copy-number fit, "
                     f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%})")
-    return TumorFractionFit(value, (value, value), True, limit, baseline, None, "external", 0.0, len(means), error,
-                            conflict=conflict)
+    return TumorFractionFit(value, (value, value), True, own.limit, baseline, None, "external", 0.0, len(means),
+                            error, conflict=conflict)

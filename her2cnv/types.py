@@ -30,6 +30,12 @@ def check_safe_name(name: str, what: str = "sample name") -> str:
     return name
 
 
+def canonical_contig(name: str) -> str:
+    """'chr17' and '17' both become '17'; 'chrM' and 'MT' become 'M'."""
+    bare = name[3:] if name.lower().startswith("chr") else name
+    return "M" if bare.upper() in ("M", "MT") else bare
+
+
 @dataclass(frozen=True, eq=False)
 class Assembly:
     """A genome build: contig lengths, arm boundaries and the 17q12 amplicon genes."""
@@ -92,9 +98,9 @@ class Bins:
             raise ValueError("bins: the bins of each contig must be contiguous in the file")
         spellings: dict[str, str] = {}  # 'chr17' and '17' are one contig to every later step
         for contig in changes.tolist():
-            bare = contig[3:] if contig.lower().startswith("chr") else contig
-            if spellings.setdefault(bare.upper(), contig) != contig:
-                raise ValueError(f"bins: contigs {spellings[bare.upper()]} and {contig} name the same chromosome")
+            if spellings.setdefault(canonical_contig(contig), contig) != contig:
+                raise ValueError(f"bins: contigs {spellings[canonical_contig(contig)]} and {contig} name the same "
+                                 "chromosome")
         with np.errstate(invalid="ignore"):
             if np.any((self.gc < 0) | (self.gc > 1) | np.isinf(self.gc)):
                 raise ValueError("bins: GC fractions must lie between 0 and 1 (or be NA where a bin is all N)")
