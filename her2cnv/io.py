@@ -522,9 +522,7 @@ def write_bins(path, bins: Bins, provenance: dict) -> None:
 
 def read_bins(path) -> tuple[Bins, dict]:
     header, body = split_header(path, read_text(path), BINS_FORMAT, remake="her2cnv bins")
-    assembly = _header_value(path, header, "assembly", lambda v: isinstance(v, str) and v in ASSEMBLY_DIRS,
-                             "a known assembly (GRCh38 or GRCh37)")
-    checksum = _header_value(path, header, "bins_checksum", lambda v: isinstance(v, str), "a checksum")
+    assembly, checksum = _bins_identity(path, header)
     lengths = _header_value(path, header, "contig_lengths", lambda v: isinstance(v, dict), "contig lengths")
     bins = _bins_from_table(path, read_columns(path, body, BIN_COLUMNS), assembly, lengths)
     if checksum != bins.checksum:
@@ -539,6 +537,13 @@ def _header_value(path, header: dict, key: str, valid, expected: str):
     if not valid(header[key]):
         raise InputError(f"{path}: header '{key}' is not {expected} (edited file?)")
     return header[key]
+
+
+def _bins_identity(path, header: dict) -> tuple[str, str]:
+    """The assembly and bins checksum a bins or counts header names."""
+    assembly = _header_value(path, header, "assembly", lambda v: isinstance(v, str) and v in ASSEMBLY_DIRS,
+                             "a known assembly (GRCh38 or GRCh37)")
+    return assembly, _header_value(path, header, "bins_checksum", lambda v: isinstance(v, str), "a checksum")
 
 
 def _is_count(value) -> bool:
@@ -566,9 +571,7 @@ def write_counts(path, counts: FragmentCounts) -> None:
 def read_counts(path) -> FragmentCounts:
     header, body = split_header(path, read_text(path), COUNTS_FORMAT, remake="her2cnv count")
     sample = _header_value(path, header, "sample", lambda v: isinstance(v, str), "a sample name")
-    assembly = _header_value(path, header, "assembly", lambda v: isinstance(v, str) and v in ASSEMBLY_DIRS,
-                             "a known assembly (GRCh38 or GRCh37)")
-    checksum = _header_value(path, header, "bins_checksum", lambda v: isinstance(v, str), "a checksum")
+    assembly, checksum = _bins_identity(path, header)
     outcomes = _header_value(path, header, "outcomes", lambda v: isinstance(v, dict) and set(v) == set(COUNT_OUTCOMES)
                              and all(map(_is_count, v.values())), "every outcome with a count")
     histogram = _header_value(path, header, "fragment_length_histogram",
@@ -923,10 +926,7 @@ def read_thresholds(override_path=None):
         unknown = sorted(set(flat) - set(values))
         if unknown:
             raise InputError(f"{override_path}: unknown threshold(s) {', '.join(unknown)}")
-        for key, value in flat.items():
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise InputError(f"{override_path}: threshold {key} must be a number")
-        values.update(flat)
+        values.update(flat)  # Thresholds checks each value's type and range
     try:
         return Thresholds(**values)
     except ValueError as error:
