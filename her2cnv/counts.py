@@ -128,7 +128,8 @@ def open_alignments(path, reference=None, threads: int = 0):
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: {'is a directory, expected a BAM/CRAM/SAM file' if path.is_dir() else 'no such file'}")
+        problem = "is a directory, expected a BAM/CRAM/SAM file" if path.is_dir() else "no such file"
+        raise InputError(f"{path}: {problem}")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if not magic:

@@ -424,7 +424,8 @@ def _open_fasta(path):
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: {'is a directory, expected a FASTA file' if path.is_dir() else 'no such FASTA file'}")
+        problem = "is a directory, expected a FASTA file" if path.is_dir() else "no such FASTA file"
+        raise InputError(f"{path}: {problem}")
     if not Path(f"{path}.fai").is_file():  # pysam would write one beside the input, which an input must not cause
         raise InputError(f"{path}: no .fai index beside it; index it with 'samtools faidx'")
     try:
@@ -872,7 +873,8 @@ def read_panel(path) -> tuple[dict, dict]:
             for key in ("bins_checksum", "assembly"):
                 _header_value(path, metadata, key, lambda v: isinstance(v, str), "text")
             for key in ("samples", "channels"):
-                _header_value(path, metadata, key, lambda v: isinstance(v, list) and all(map(_text, v)), "a list of names")
+                _header_value(path, metadata, key, lambda v: isinstance(v, list) and all(map(_text, v)),
+                              "a list of names")
             missing = [channel for channel in CHANNELS if channel not in metadata["channels"]]
             if missing:
                 raise InputError(f"{path}: the panel of normals lacks channel(s) {', '.join(missing)}; rebuild it "

@@ -359,7 +359,8 @@ class Thresholds:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
                 raise ValueError(f"threshold {name} must be a finite number, got {value!r}")
-            if name in ("max_focal_span", "max_copy_state", "min_segment_bins", "min_fragments") and value != int(value):
+            whole = name in ("max_focal_span", "max_copy_state", "min_segment_bins", "min_fragments")
+            if whole and value != int(value):
                 raise ValueError(f"threshold {name} must be a whole number, got {value!r}")
             if name in above and not value > above[name]:
                 raise ValueError(f"threshold {name} must be above {above[name]}, got {value!r}")

@@ -646,8 +646,10 @@ def thresholds_case(c: Context, toml: str, phrase: str) -> Case:
 # --thresholds files: case name -> (the file, what the message must say)
 THRESHOLDS_CASES = {
     "thresholds_unknown_key": ("[call]\nmin_z_scor = 3.0\n", "unknown threshold(s) min_z_scor"),
-    "thresholds_not_a_number": ("min_z_score = \"high\"\n", "threshold min_z_score must be a finite number, got 'high'"),
-    "thresholds_detection_probability_out_of_range": ("[call]\ndetection_probability = 1.0\n", "detection_probability must lie in [0.5, 1)"),
+    "thresholds_not_a_number": ("min_z_score = \"high\"\n",
+                                "threshold min_z_score must be a finite number, got 'high'"),
+    "thresholds_detection_probability_out_of_range": ("[call]\ndetection_probability = 1.0\n",
+                                                      "detection_probability must lie in [0.5, 1)"),
     # NaN compares false with everything: it once turned a clear high-level call into 'indeterminate'.
     "thresholds_nan": ("[call]\nmin_z_score = nan\n", "min_z_score must be a finite"),
     "thresholds_negative_z_score": ("[call]\nmin_z_score = -5\n", "min_z_score must be above 0"),

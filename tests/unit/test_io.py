@@ -119,7 +119,8 @@ def test_malformed_counts_headers_and_values_are_refused(tmp_path, edit, message
 
 def test_a_table_cut_after_its_header_is_refused(tmp_path):
     io.write_bins(tmp_path / "b.tsv", small_bins(), {})
-    header = "".join(line for line in (tmp_path / "b.tsv").read_text().splitlines(keepends=True) if line.startswith("#"))
+    lines = (tmp_path / "b.tsv").read_text().splitlines(keepends=True)
+    header = "".join(line for line in lines if line.startswith("#"))
     (tmp_path / "b.tsv").write_text(header)
     with pytest.raises(InputError, match="no table after the header"):
         io.read_bins(tmp_path / "b.tsv")
