@@ -21,8 +21,11 @@ in the core's own interval as well.
 Levels are relative to the diploid baseline from the tumour-fraction
 fit, so plasma copy number ``PCN = 2 x 2^level`` and, for a clonal event,
 tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
-for any tumour ploidy because the level is measured against the diploid state,
-not the sample's average).
+for any tumour ploidy whose baseline the fit found, because the level is measured
+against the diploid state, not the sample's average). A depth profile cannot tell
+a diploid tumour from a polyploid one (purity.PloidyReading): each polyploid
+reading gives ERBB2 ``m + s(CN - 2)`` copies, never fewer, so a high-level call
+holds under all of them, while a low-level one must hold under each (``classify``).
 
 Second look. When all fragments show no tumour DNA, ``analyse`` repeats the
 whole measurement on the size-weighted channel (``normalize.CHANNELS``), whose
@@ -159,17 +162,37 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
     return {"pass": not reasons, "reasons": reasons, **metrics}
 
 
+def ploidy_readings(fit: purity.TumorFractionFit, tumor_cn: float | None, tumor_ci: tuple[float, float] | None,
+                    lod: float | None) -> tuple[dict, ...]:
+    """ERBB2's tumour copy number, interval and limit of detection under each polyploid reading of the fit."""
+    if tumor_cn is None:
+        return ()
+    return tuple({"baseline_copy_number": r.baseline_copy_number, "copies_per_step": r.copies_per_step,
+                  "ploidy": r.ploidy, "tumor_fraction": r.fraction, "tumor_fraction_ci95": r.fraction_ci95,
+                  "tumor_copy_number": r.copy_number(tumor_cn),
+                  "tumor_copy_number_ci95": (r.copy_number(tumor_ci[0]), r.copy_number(tumor_ci[1])),
+                  "limit_of_detection_copy_number": None if lod is None else r.copy_number(lod)}
+                 for r in fit.readings)
+
+
+def _reading_text(reading: dict) -> str:
+    low, high = reading["tumor_copy_number_ci95"]
+    return (f"read polyploid (ploidy {reading['ploidy']:.1f}: {reading['baseline_copy_number']} copies at the "
+            f"baseline, steps of {reading['copies_per_step']}, tumour fraction {reading['tumor_fraction']:.1%}), which "
+            f"fits the profile as well, ERBB2 holds {reading['tumor_copy_number']:.1f} (95% CI {low:.1f}-{high:.1f})")
+
+
 def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tuple[float, float],
              tumor_cn: float | None, tumor_ci: tuple[float, float] | None, tumor_cn_floor: float | None,
              lod: float | None, core_upper_cn: float | None, tumor_fraction: purity.TumorFractionFit,
-             level_text: str, thresholds: Thresholds) -> tuple[str, str]:
+             readings: tuple[dict, ...], level_text: str, thresholds: Thresholds) -> tuple[str, str]:
     """The status and a plain-language reason. Every rule of the ERBB2 call is here.
 
     ``tumor_cn_floor``: the tumour copy number held with the confidence a gain needs (min_z_score; call_erbb2);
     ``lod``: the tumour copy number of the amplicon core this sample would show with probability
     ``detection_probability``, at the low end of the TF interval (at the TF detection limit when TF is
     below detection); ``core_upper_cn``: the core's 95% upper tumour copy
-    number (None when TF is below detection, which leaves it unbounded).
+    number (None when TF is below detection, which leaves it unbounded); ``readings``: ``ploidy_readings``.
     """
     high = thresholds.high_level_copy_number
     tf_text = tumor_fraction.describe()
@@ -185,8 +208,12 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
                                      "little tumour DNA for any amplification to show, so a high-level amplification "
                                      f"(>= {high:g}) cannot be excluded{at_limit}.")
         if lod is not None and lod <= high:
+            doubled_lod = max((r["limit_of_detection_copy_number"] for r in readings), default=None)
+            doubled = "" if doubled_lod is None else (
+                f"; {doubled_lod:.1f} or more if the genome is doubled, which fits the profile as well")
             return "not_detected", (f"No ERBB2 gain ({level_text}). With {tf_text}, a tumour ERBB2 copy number of "
-                                    f"{lod:.1f} or more would have been detected ({thresholds.detection_probability:.0%} of the time).")
+                                    f"{lod:.1f} or more would have been detected "
+                                    f"({thresholds.detection_probability:.0%} of the time){doubled}.")
         shown = "any" if lod is None else f"{lod:.1f} or more"
         return "indeterminate", (f"No ERBB2 gain detected ({level_text}), but with {tf_text} only {shown} tumour "
                                  f"copies would have been visible, so a high-level amplification (>= {high:g}) "
@@ -213,6 +240,12 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
     if tumor_cn >= high and tumor_cn_floor >= thresholds.min_amplification_copy_number:
         return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}; {floor}."
     if tumor_ci[1] < high:
+        highest = max(readings, key=lambda r: r["tumor_copy_number_ci95"][1], default=None)
+        if highest is not None and highest["tumor_copy_number_ci95"][1] >= high:
+            return "indeterminate", (f"Focal ERBB2 gain ({level_text}): {interval} if the tumour is diploid, but "
+                                     f"{_reading_text(highest)}, so a high-level amplification (>= {high:g}) cannot "
+                                     "be excluded; a tumour fraction from variant allele fractions (--tumor-fraction) "
+                                     "tells the readings apart.")
         return "low_level_gain", f"Focal ERBB2 gain ({level_text}) below the high-level threshold {high:g}: {interval}."
     return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}, {floor}: too uncertain to call "
                              f"high-level (needs an estimate >= {high:g} and at least "
@@ -352,9 +385,11 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     if spans_core:
         interval_text += " with the amplicon core's bins"
     level_text = f"plasma copy number {plasma:.2f}, {interval_text}, z {effective_z:.1f}"
+    readings = ploidy_readings(tumor_fraction, tumor_cn, tumor_ci, lod)
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
                               tumor_ci=tumor_ci, tumor_cn_floor=tumor_cn_floor, lod=lod, core_upper_cn=core_upper_cn,
-                              tumor_fraction=tumor_fraction, level_text=level_text, thresholds=thresholds)
+                              tumor_fraction=tumor_fraction, readings=readings, level_text=level_text,
+                              thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
         core_log2_ratio=core_relative, z_score=z_score, null_z_score=null_z,
@@ -363,7 +398,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, tumor_copy_number_floor=tumor_cn_floor,
         focal=focal, amplicon=amplicon,
         arm_log2_ratios={"17p": p_level - baseline, "17q": q_level - baseline},
-        limit_of_detection_copy_number=lod, qc=qc,
+        limit_of_detection_copy_number=lod, qc=qc, ploidy_readings=readings,
     )
 
 
@@ -406,7 +441,7 @@ def size_weighted_call(plasma: Erbb2Call, weighted: Erbb2Call, fit: purity.Tumor
                    tumor_copy_number_ci95=weighted.tumor_copy_number_ci95,
                    tumor_copy_number_floor=weighted.tumor_copy_number_floor, focal=weighted.focal,
                    amplicon=weighted.amplicon, limit_of_detection_copy_number=weighted.limit_of_detection_copy_number,
-                   called_on="size_weighted", size_weighted=measurement)
+                   called_on="size_weighted", size_weighted=measurement, ploidy_readings=weighted.ploidy_readings)
 
 
 def analyse(counts: FragmentCounts, panels: dict[str, Panel], assembly: Assembly, thresholds: Thresholds,

@@ -971,7 +971,7 @@ def call_document(call, tumor_fraction, size_weighted_fit, provenance: dict, pat
         "gain_detected": call.gain_detected, "detectable_plasma_copy_number": call.detectable_plasma_copy_number,
         "focal": call.focal, "amplicon": call.amplicon, "arm_log2_ratios": call.arm_log2_ratios,
         "limit_of_detection_copy_number": call.limit_of_detection_copy_number,
-        "called_on": call.called_on, "size_weighted": call.size_weighted,
+        "called_on": call.called_on, "size_weighted": call.size_weighted, "ploidy_readings": call.ploidy_readings,
     }
     fraction = {
         "estimate": tumor_fraction.estimate, "ci95": tumor_fraction.ci95, "method": tumor_fraction.method,

@@ -25,6 +25,15 @@ profiled score stays within 3.84 x the fit's overdispersion of the best. Segment
 overlapping the ERBB2 locus are left out: the amplicon's copy number is what we
 want to measure, not a clue to ``p``.
 
+Ploidy. The fit reads the profile's baseline as two copies and its steps as
+one copy each, the most parsimonious reading. A depth profile cannot tell it from a
+genome-doubled one: a tumour whose baseline holds ``m`` copies and whose every
+step is ``s`` copies gives exactly the same levels at another tumour fraction
+(``PloidyReading``), so its likelihood is the same, and only allelic data or an
+orthogonal tumour fraction can choose. ``POLYPLOID_READINGS`` lists the ones
+reported beside the fit (near-triploid, and tetraploid with single- or doubled-copy
+steps); call.classify does not call a gain low-level that one of them makes high.
+
 Below detection we report a limit: the tumour fraction at which single-copy gains
 of two chromosome arms of median size would have given the required improvement
 (with t costs one arm alone needs a far larger shift). This assumes the tumour has
@@ -65,9 +74,54 @@ def _gaussian_mean_cost() -> float:
 GAUSSIAN_MEAN_COST = _gaussian_mean_cost()
 
 
+# The other readings of a fitted profile reported beside it (PloidyReading): (tumour copies at the fit's
+# two-copy baseline, tumour copies per fitted one-copy step). Near-triploid, and whole-genome-doubled with
+# the later changes single-copy or, when they preceded the doubling, doubled.
+POLYPLOID_READINGS = ((3, 1), (4, 1), (4, 2))
+
 # An external tumour fraction conflicts with the sample's own copy-number fit beyond 0.03 absolute and 20%
 # relative: the accuracy the issue asks of the fit, and which it reaches on the validation grid at TF >= 5%.
 EXTERNAL_AGREEMENT = (0.03, 0.2)
+
+
+@dataclass(frozen=True)
+class PloidyReading:
+    """The fitted profile read with ``baseline_copy_number`` tumour copies at its baseline and
+    ``copies_per_step`` copies per fitted step: the same levels, at another tumour fraction.
+
+    A step of one copy at fraction ``p'`` on a diploid baseline changes the level by ``p'/2`` of the baseline;
+    ``s`` copies at fraction ``p`` on a baseline of ``m`` copies by ``s p / (2(1-p) + p m)``. Equal when
+    ``p = 2u / (1 - u(m - 2))`` with ``u = p' / (2s)``; every copy number the fit reads as ``c`` is then
+    ``m + s(c - 2)``.
+    """
+
+    baseline_copy_number: int
+    copies_per_step: int
+    fraction: float
+    fraction_ci95: tuple[float, float]
+    ploidy: float
+
+    def copy_number(self, diploid_reading: float) -> float:
+        """The tumour copy number this reading gives for one the fit reads as ``diploid_reading``."""
+        return max(0.0, self.baseline_copy_number + self.copies_per_step * (diploid_reading - 2))
+
+
+def ploidy_readings(fraction: float, ci95: tuple[float, float], ploidy: float) -> tuple[PloidyReading, ...]:
+    """``POLYPLOID_READINGS`` of a fit at ``fraction`` (its interval, its mean fitted copy number) that
+    need a tumour fraction of at most ``FRACTION_GRID``'s largest."""
+
+    def convert(diploid_fraction, baseline, step):
+        u = diploid_fraction / (2 * step)
+        denominator = 1 - u * (baseline - 2)
+        return 2 * u / denominator if denominator > 0 else np.inf
+
+    readings = []
+    for baseline, step in POLYPLOID_READINGS:
+        estimate = convert(fraction, baseline, step)
+        if estimate <= FRACTION_GRID[-1]:
+            interval = (convert(ci95[0], baseline, step), min(1.0, convert(ci95[1], baseline, step)))
+            readings.append(PloidyReading(baseline, step, float(estimate), interval, baseline + step * (ploidy - 2)))
+    return tuple(readings)
 
 
 @dataclass(frozen=True)
@@ -85,6 +139,7 @@ class TumorFractionFit:
     fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
     ceiling: float | None = None  # second look: the largest estimate the all-fragment fit leaves plausible
     conflict: str | None = None  # external: how the sample's own copy-number fit contradicts the value given
+    readings: tuple[PloidyReading, ...] = ()  # polyploid readings that fit the profile as well (detected fits)
 
     @property
     def above_ceiling(self) -> bool:
@@ -179,8 +234,9 @@ def fit_tumor_fraction(segments: Segments, bins: Bins, usable: np.ndarray, noise
     overdispersion = max(1.0, residual / (max(len(means) - 2, 1) * GAUSSIAN_MEAN_COST))
     accepted = FRACTION_GRID[scores - score <= CHI2_95 * overdispersion]
     ploidy = float(np.sum(states * lengths) / np.sum(lengths))
-    return TumorFractionFit(fraction, (float(accepted.min()), float(accepted.max())), True, limit, baseline,
-                            ploidy, "copy-number fit", float(improvement), len(means), error)
+    interval = (float(accepted.min()), float(accepted.max()))
+    return TumorFractionFit(fraction, interval, True, limit, baseline, ploidy, "copy-number fit",
+                            float(improvement), len(means), error, readings=ploidy_readings(fraction, interval, ploidy))
 
 
 def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable: np.ndarray, noise: float,
@@ -188,17 +244,25 @@ def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable
     """A tumour fraction given by the user (e.g. from the highest somatic variant allele fraction).
 
     The diploid baseline is still fitted, with the tumour fraction held at ``value``. The sample's own fit is
-    made too: where it detects tumour DNA and differs from ``value`` by more than the fit's validated accuracy
-    (``EXTERNAL_AGREEMENT``) and its own interval, one of the two is wrong, and ``conflict`` says so.
+    made too: where it detects tumour DNA and ``value`` agrees neither with it nor with any of its
+    polyploid readings (within the fit's validated accuracy, ``EXTERNAL_AGREEMENT``, or their
+    intervals), one of the two is wrong, and ``conflict`` says so. An external value that agrees with a
+    polyploid reading chooses it: the baseline fitted at ``value`` is that reading's.
     """
     own = fit_tumor_fraction(segments, bins, usable, noise, assembly, thresholds, error)
     means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
     baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
     conflict = None
     absolute, relative = EXTERNAL_AGREEMENT
-    if own.detected and abs(own.estimate - value) > max(absolute, relative * own.estimate) \
-            and not own.ci95[0] <= value <= own.ci95[1]:
+
+    def agrees(estimate, interval):
+        return abs(estimate - value) <= max(absolute, relative * estimate) or interval[0] <= value <= interval[1]
+
+    if own.detected and not agrees(own.estimate, own.ci95) \
+            and not any(agrees(r.fraction, r.fraction_ci95) for r in own.readings):
+        polyploid = "".join(f" or {r.fraction:.1%}" for r in own.readings)
+        polyploid = polyploid and f", read polyploid{polyploid}"
         conflict = (f"the tumour fraction given, {value:.1%}, disagrees with this sample's copy-number fit, "
-                    f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%})")
+                    f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%}){polyploid}")
     return TumorFractionFit(value, (value, value), True, own.limit, baseline, None, "external", 0.0, len(means),
                             error, conflict=conflict)

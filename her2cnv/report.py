@@ -38,8 +38,10 @@ whose tumour copy number is at least 8 with 95% confidence; a broad chromosome 1
 high-level.</p>
 <p>Limits: a tumour fraction below detection is not zero (the estimate needs arm-level copy-number changes in
 the tumour); with an unknown tumour fraction the tumour copy number cannot be established unless the plasma
-copy number alone reaches 8. Intervals reflect sampling and normalisation noise, not biological variation
-between draws. Subclonal amplifications appear with a lower copy number.</p>"""
+copy number alone reaches 8. A depth profile cannot tell a diploid tumour from a near-triploid or
+genome-doubled one: tumour copy numbers are those of the diploid reading, the others are listed beside it, and a
+gain that would be high-level under one of them is not called low-level. Intervals reflect sampling and
+normalisation noise, not biological variation between draws. Subclonal amplifications appear with a lower copy number.</p>"""
 
 MONITOR_METHOD = """<p>Each timepoint is compared with the first (baseline) on excess plasma copy number (PCN - 2),
 tumour fraction and tumour copy number. A change counts as real when it exceeds measurement noise: z = change /
@@ -101,6 +103,16 @@ def _tumor_fraction_text(fraction: dict) -> str:
     return text
 
 
+def _readings_text(readings: list) -> str:
+    """The ploidy readings of the profile (call.ploidy_readings), one per line."""
+    if not readings:
+        return "&ndash;"
+    return "<br>".join(
+        f"baseline {r['baseline_copy_number']} copies, steps of {r['copies_per_step']}: tumour fraction "
+        f"{_number(r['tumor_fraction'], 1, True)}, ERBB2 {_number(r['tumor_copy_number'], 1)}"
+        f"{_interval(r['tumor_copy_number_ci95'], 1)} tumour copies" for r in readings)
+
+
 def _floor_text(floor) -> str:
     """What the high-level rule reads (call.classify): the tumour copy number at min_z_score SEs."""
     return "" if floor is None else f"; at least {_number(floor, 1)} with the confidence a gain needs"
@@ -123,6 +135,7 @@ def _call_summary(call: dict) -> str:
         ("Tumour fraction", _tumor_fraction_text(call["tumor_fraction"])),
         ("ERBB2 tumour copy number", _number(erbb2["tumor_copy_number"], 1) +
          _interval(erbb2["tumor_copy_number_ci95"], 1) + _floor_text(erbb2.get("tumor_copy_number_floor"))),
+        ("If polyploid (fits as well)", _readings_text(erbb2.get("ploidy_readings"))),
         ("Focal", {True: "yes", False: "no (broad gain)", None: "&ndash;"}[erbb2["focal"]]),
         ("Amplicon", escape(f"{amplicon['chrom']}:{amplicon['start'] + 1:,}-{amplicon['end']:,} "
                             f"({', '.join(amplicon['genes'])})") if amplicon else "&ndash;"),

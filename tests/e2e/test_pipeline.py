@@ -52,9 +52,14 @@ def test_public_interface_fields_are_present(cohort):
         "status", "reason", "plasma_copy_number", "plasma_copy_number_ci95", "tumor_copy_number",
         "tumor_copy_number_ci95", "tumor_copy_number_floor", "log2_ratio", "log2_ratio_se", "measured_on",
         "core_log2_ratio", "gain_detected", "detectable_plasma_copy_number", "z_score", "null_z_score", "focal",
-        "amplicon", "arm_log2_ratios", "limit_of_detection_copy_number", "called_on", "size_weighted"}
+        "amplicon", "arm_log2_ratios", "limit_of_detection_copy_number", "called_on", "size_weighted",
+        "ploidy_readings"}
     assert set(call["tumor_fraction"]) == {"estimate", "ci95", "method", "detected", "detection_limit", "ploidy",
                                            "fit_improvement", "segments_used", "model_error_log2", "size_weighted"}
+    readings = json.loads((cohort / "calls" / "AMP.call.json").read_text())["erbb2"]["ploidy_readings"]
+    assert readings and all(set(reading) == {
+        "baseline_copy_number", "copies_per_step", "ploidy", "tumor_fraction", "tumor_fraction_ci95",
+        "tumor_copy_number", "tumor_copy_number_ci95", "limit_of_detection_copy_number"} for reading in readings)
     assert {"pass", "reasons", "noise_mapd"} <= set(call["qc"])
     assert {"version", "parameters", "inputs"} <= set(call["provenance"])
 
@@ -172,17 +177,22 @@ def test_external_tumour_fraction_resolves_a_flat_genome(cohort, tmp_path):
 
 def test_an_external_tumour_fraction_the_copy_number_fit_contradicts_is_not_trusted(cohort, tmp_path):
     """A CN-6 tumour at TF 20% given --tumor-fraction 0.05 (audit 2026-11-22: read as high-level, 21.4): the
-    sample's own fit finds 20%, so the tumour copy number is not established. A value the fit agrees with is used."""
+    sample's own fit finds 20%, so the tumour copy number is not established. A value the fit agrees with is used,
+    and chooses between the readings of the profile: on its own fit the call is indeterminate, since a tumour
+    doubled after its arm events (TF 0.2 / 1.8 = 11%) would hold twice the excess copies, 10 or more."""
     measured = call_simulated(cohort, "WRONGTF", "--seed", 17, "--tumor-fraction", 0.2, "--preset", "crc_typical",
                               "--preset", "erbb2_focal", "--erbb2-copy-number", 6)
-    assert measured["tumor_fraction"]["detected"] and measured["erbb2"]["status"] == "low_level_gain"
-    for given, status in ((0.05, "indeterminate"), (0.21, "low_level_gain")):
+    assert measured["tumor_fraction"]["detected"] and measured["erbb2"]["status"] == "indeterminate"
+    assert "if the tumour is diploid, but read polyploid (ploidy 4." in measured["erbb2"]["reason"]
+    calls = {}
+    for given in (0.05, 0.21, 0.11):
         run("call", cohort / "calls" / "WRONGTF.counts.tsv", "--pon", cohort / "pon.npz", "-o", tmp_path / str(given),
             "--tumor-fraction", given, "--no-plots")
-        erbb2 = json.loads((tmp_path / str(given) / "WRONGTF.call.json").read_text())["erbb2"]
-        assert erbb2["status"] == status, erbb2["reason"]
-    conflicting = json.loads((tmp_path / "0.05" / "WRONGTF.call.json").read_text())["erbb2"]
-    assert "the tumour fraction given, 5.0%, disagrees with this sample's copy-number fit" in conflicting["reason"]
+        calls[given] = json.loads((tmp_path / str(given) / "WRONGTF.call.json").read_text())["erbb2"]
+    assert calls[0.05]["status"] == "indeterminate"
+    assert "the tumour fraction given, 5.0%, disagrees with this sample's copy-number fit" in calls[0.05]["reason"]
+    assert calls[0.21]["status"] == "low_level_gain", calls[0.21]["reason"]
+    assert "disagrees" not in calls[0.11]["reason"] and calls[0.11]["tumor_copy_number"] > 8, calls[0.11]["reason"]
 
 
 def test_size_weighted_fragments_reveal_a_tumour_fraction_below_detection(cohort, modelled_short_share):

@@ -1,7 +1,7 @@
 """The ERBB2 classification rules, one case each, and the copy-number arithmetic."""
 import pytest
 
-from her2cnv import call, io
+from her2cnv import call, io, purity
 from her2cnv.purity import TumorFractionFit
 from her2cnv.types import Erbb2Call
 
@@ -14,7 +14,7 @@ UNDETECTED = TumorFractionFit(None, None, False, 0.06, 0.0, None, "copy-number f
 def classify(**changes):
     arguments = dict(qc=PASS, significant=True, focal=True, plasma_ci=(5.0, 6.0), tumor_cn=20.0,
                      tumor_ci=(14.0, 28.0), tumor_cn_floor=11.0, lod=4.0, core_upper_cn=30.0,
-                     tumor_fraction=DETECTED, level_text="PCN 5.5", thresholds=THRESHOLDS)
+                     tumor_fraction=DETECTED, readings=(), level_text="PCN 5.5", thresholds=THRESHOLDS)
     arguments.update(changes)
     return call.classify(**arguments)
 
@@ -46,6 +46,38 @@ def test_broad_gain_that_could_hide_a_focal_amplicon_is_indeterminate():
 
 def test_focal_gain_below_8_is_low_level():
     assert classify(tumor_cn=4.0, tumor_ci=(3.0, 5.5))[0] == "low_level_gain"
+
+
+def doubled_readings(tumor_cn, tumor_ci, lod=4.0):
+    """``call.ploidy_readings`` of DETECTED, whose fitted ploidy is 2.0."""
+    fit = TumorFractionFit(0.2, (0.15, 0.25), True, 0.05, 0.0, 2.0, "copy-number fit", 100.0, 10, 0.004,
+                           readings=purity.ploidy_readings(0.2, (0.15, 0.25), 2.0))
+    return call.ploidy_readings(fit, tumor_cn, tumor_ci, lod)
+
+
+def test_a_focal_gain_low_level_only_if_the_genome_is_diploid_is_indeterminate():
+    """Tumour CN 5 (4.2-6.0) read diploid is 10 (8.4-12) read genome-doubled with doubled steps, which fits the
+    profile as well: a high-level amplification cannot be excluded. CN 3 (2.5-3.8) stays low-level under every
+    reading (at most 7.6)."""
+    readings = doubled_readings(5.0, (4.2, 6.0))
+    doubled = [r for r in readings if (r["baseline_copy_number"], r["copies_per_step"]) == (4, 2)][0]
+    assert doubled["tumor_copy_number"] == pytest.approx(10.0) and doubled["tumor_copy_number_ci95"][1] == 12.0
+    assert doubled["tumor_fraction"] == pytest.approx(0.2 / 1.8) and doubled["ploidy"] == 4.0
+    status, reason = classify(tumor_cn=5.0, tumor_ci=(4.2, 6.0), readings=readings)
+    assert status == "indeterminate" and "read polyploid (ploidy 4.0" in reason and "10.0 (95% CI 8.4-12.0)" in reason
+    assert classify(tumor_cn=3.0, tumor_ci=(2.5, 3.8), readings=doubled_readings(3.0, (2.5, 3.8)))[0] == \
+        "low_level_gain"
+
+
+def test_a_high_level_call_holds_under_every_reading():
+    readings = doubled_readings(20.0, (14.0, 28.0))
+    assert min(r["tumor_copy_number_ci95"][0] for r in readings) >= 14.0
+    assert classify(readings=readings)[0] == "high_level_amplification"
+
+
+def test_not_detected_states_the_limit_of_a_doubled_genome_too():
+    status, reason = classify(significant=False, focal=None, lod=3.5, readings=doubled_readings(2.0, (1.5, 2.5), 3.5))
+    assert status == "not_detected" and "3.5 or more" in reason and "7.0 or more if the genome is doubled" in reason
 
 
 def test_high_level_needs_6_copies_with_the_confidence_a_gain_needs():

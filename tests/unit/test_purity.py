@@ -100,3 +100,45 @@ def test_external_fraction_is_recorded_as_such():
     segments, bins = make_profile(0.2, [2, 3, 2, 1, 2])
     fit = purity.external_tumor_fraction(0.25, segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     assert fit.method == "external" and fit.estimate == 0.25 and fit.ci95 == (0.25, 0.25)
+
+
+@pytest.mark.parametrize("baseline, step", purity.POLYPLOID_READINGS)
+def test_each_ploidy_reading_gives_the_same_levels(baseline, step):
+    """A reading's levels differ from the diploid fit's by one constant (the baseline absorbs it), so no depth
+    profile can prefer either: the readings are exact, not approximate."""
+    states = np.arange(1, 9, dtype=float)
+    (reading,) = [r for r in purity.ploidy_readings(0.2, (0.18, 0.22), 2.3)
+                  if (r.baseline_copy_number, r.copies_per_step) == (baseline, step)]
+    doubled = purity.expected_log2(reading.fraction, np.array([reading.copy_number(c) for c in states]))
+    difference = doubled - purity.expected_log2(0.2, states)
+    assert np.ptp(difference) == pytest.approx(0, abs=1e-12)
+    assert reading.ploidy == pytest.approx(baseline + step * 0.3)
+    assert reading.fraction_ci95[0] < reading.fraction < reading.fraction_ci95[1]
+
+
+@pytest.mark.parametrize("states, reading", [
+    ([4, 6, 4, 2, 4, 6, 4, 4, 2, 4], (4, 2)),  # doubled after its arm events: every step two copies
+    ([4, 5, 4, 3, 4, 5, 4, 4, 3, 4], (4, 1)),  # single-copy changes after the doubling
+    ([3, 4, 3, 2, 3, 4, 3, 3, 2, 3], (3, 1)),  # near-triploid
+])
+def test_a_polyploid_tumour_is_fitted_as_diploid_with_its_true_reading_beside(states, reading):
+    """Tetraploid and triploid tumours at TF 0.3 (the audit of 2026-11-22): the fit reads them as diploid at
+    another fraction, and lists the true tumour fraction among its readings."""
+    segments, bins = make_profile(0.3, states, baseline=-0.1)
+    fit = purity.fit_tumor_fraction(segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
+    assert fit.detected and fit.ploidy < 2.5 and abs(fit.estimate - 0.3) > 0.03
+    (true,) = [r for r in fit.readings if (r.baseline_copy_number, r.copies_per_step) == reading]
+    assert true.fraction == pytest.approx(0.3, abs=0.01)
+    assert true.ploidy == pytest.approx(np.mean(states), abs=0.05)
+
+
+def test_external_fraction_of_a_doubled_reading_is_not_a_conflict():
+    """TF 0.3 given for a doubled tumour that the fit reads at 0.46 agrees with the fit's (4, 2) reading; a value
+    that agrees with no reading conflicts."""
+    segments, bins = make_profile(0.3, [4, 6, 4, 2, 4, 6, 4, 4, 2, 4], baseline=-0.1)
+    arguments = (segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
+    fit = purity.external_tumor_fraction(0.3, *arguments)
+    assert fit.conflict is None
+    assert fit.baseline_log2 == pytest.approx(-0.1, abs=0.01)  # the baseline of the doubled genome's diploid state
+    conflict = purity.external_tumor_fraction(0.12, *arguments).conflict
+    assert "disagrees" in conflict and "read polyploid" in conflict
