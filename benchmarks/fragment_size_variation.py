@@ -28,9 +28,7 @@ Usage: python benchmarks/fragment_size_variation.py [--seeds 3] [--workers 2]
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
-import json
 import shutil
 import statistics
 import sys
@@ -79,7 +77,7 @@ def specs(grid_args, layouts, seeds: int) -> list[tuple[validation.Spec, tuple[i
                 sim = validation.simulation_args(mode, fraction, cn, False, True, grid_args, layout)
                 sim += ["--tumor-fragment-mode", tumor_mode]
                 sim += [] if amplicon_mode is None else ["--amplicon-fragment-mode", amplicon_mode]
-                key = hashlib.sha256(json.dumps([name, sim, layout["key"]]).encode()).hexdigest()[:10]
+                key = validation.cache_key(name, sim, layout)
                 counts = layout["dir"] / "counts" / f"{name}.{key}"
                 chosen.append((validation.Spec(
                     name=name, group="fragment", mode=mode, tf=fraction, cn=cn, arm_gain=False, crc=True,

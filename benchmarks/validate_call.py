@@ -72,12 +72,14 @@ INDETERMINATE_CODES = {  # reason text (her2cnv/call.py classify) -> code, first
     "cannot be established": "T",
     "too uncertain to call": "S",
     "on top of the arm gain": "B",
+    "if the tumour is diploid, but": "P",
     "too little tumour DNA": "U",
     "cannot be excluded": "D",
 }
 LEGEND = ("H high_level_amplification; L low_level_gain; N not_detected; indeterminate because: "
           "S tumour CN too uncertain (estimate >= 8 but under 6 copies at z 3, or < 8 with CI reaching 8), T focal gain but TF not detected (and plasma CI low < 8), "
           "B gain with a broad 17q gain and a focal high-level amplicon not excluded, "
+          "P focal gain low-level if the tumour is diploid but high-level under a genome-doubled reading, "
           "U no significant gain and TF not detected, D no significant gain but LOD > 8 (TF detected), Q QC failed; "
           "E error")
 SENSITIVITY_BINS = [(0.0, 0.25), (0.25, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, math.inf)]
@@ -139,6 +141,11 @@ def build_parser():
     grid.add_argument("--beside-cn", type=parse_list(float), default="20,60",
                       help="copy numbers of the amplicon beside ERBB2 (CDK12 to PGAP3, ending 900 bp before ERBB2)")
     grid.add_argument("--beside-seeds", type=int, default=2, help="replicates per beside-ERBB2 cell")
+    grid.add_argument("--polyploid-tf", type=parse_list(float), default="0.10,0.30",
+                      help="tumour fractions of the polyploid tumours (each called twice: own fit, true TF given)")
+    grid.add_argument("--polyploid-cn", type=parse_list(float), default="6,12,20",
+                      help="ERBB2 tumour copy numbers of the polyploid tumours")
+    grid.add_argument("--polyploid-seeds", type=int, default=2, help="replicates per polyploid cell")
     sim = p.add_argument_group("simulation")
     sim.add_argument("--contigs", default="chr1,chr8,chr13,chr17,chr18,chr20", help="reference contigs")
     sim.add_argument("--scale", type=float, default=1.0, help="length factor of contigs other than chr17")
@@ -166,6 +173,7 @@ def apply_quick(args):
     args.arm_gain = [False]  # plus one arm-gain-only cell per TF, added in build_grid
     args.flat_tf, args.flat_cn, args.flat_seeds, args.normals = [0.30], [8, 40], 1, 8
     args.beside_tf, args.beside_cn, args.beside_seeds = [0.10], [60], 1
+    args.polyploid_tf, args.polyploid_cn, args.polyploid_seeds = [0.30], [12], 1
     args.quick_arm_cells = True
     return args
 
@@ -177,7 +185,7 @@ class Spec:
     """One simulated sample and how to make and call it."""
 
     name: str
-    group: str  # "grid" (with crc_typical), "flat" (without), "tf0", "beside" (an amplicon next to ERBB2)
+    group: str  # "grid" (with crc_typical), "flat" (without), "tf0", "beside" (an amplicon next to ERBB2), "polyploid"
     mode: str
     tf: float
     cn: float
@@ -191,6 +199,8 @@ class Spec:
     pon: str = ""
     bins: str = ""
     calls: str = ""
+    genome: str = ""  # polyploid: a key of POLYPLOID_GENOMES
+    given_tf_calls: str = ""  # polyploid: where it is called again, given its true tumour fraction
 
 
 def sample_seed(name: str) -> int:
@@ -204,6 +214,34 @@ def fmt(x: float) -> str:
 # An amplicon beside ERBB2 that does not contain it: CDK12 to the first half of PGAP3, ending 900 bp before
 # ERBB2 (GRCh38; the audit of 2026-11-22 found it called high-level through the amplicon core's bins).
 BESIDE_ERBB2 = "chr17:39400001-39687000"
+
+
+# Polyploid tumours (the audit of 2026-11-22): every contig at `baseline` copies, crc_typical's arm events as
+# steps of `step` copies from it (+8q, +13, +20q, -18), and the 300 kb ERBB2 amplicon at its CN.
+POLYPLOID_GENOMES = {"doubled": (4, 2), "tetraploid": (4, 1), "triploid": (3, 1)}
+
+
+def polyploid_events(genome: str, cn: float, reference_fai: Path, amplicon_size: int) -> list[str]:
+    from her2cnv import io, simulate
+
+    assembly = io.load_assembly("GRCh38")
+    baseline, step = POLYPLOID_GENOMES[genome]
+    lengths = dict(line.split("\t")[:2] for line in reference_fai.read_text().splitlines())
+    events = [f"{contig}:1-{length}:{baseline}" for contig, length in lengths.items()]
+    arms = assembly.arm_boundaries
+    events += [f"chr8:{arms['chr8'] + 1}-{lengths['chr8']}:{baseline + step}",
+               f"chr13:1-{lengths['chr13']}:{baseline + step}", f"chr18:1-{lengths['chr18']}:{baseline - step}",
+               f"chr20:{arms['chr20'] + 1}-{lengths['chr20']}:{baseline + step}"]
+    chrom, start, end = simulate.erbb2_amplicon(assembly, amplicon_size)
+    events.append(f"{chrom}:{start + 1}-{end}:{fmt(cn)}")
+    return [x for event in events for x in ("--event", event)]
+
+
+def cache_key(name: str, simulate_args: list, layout: dict) -> str:
+    """A simulated sample's cache key: its name, simulation arguments and layout, with paths taken relative to
+    the layout's directory, so that a cache made in another checkout (a worktree's) and moved here still matches."""
+    local = [a.replace(str(layout["dir"]), "") if isinstance(a, str) else a for a in simulate_args]
+    return hashlib.sha256(json.dumps([name, local, layout["key"]]).encode()).hexdigest()[:10]
 
 
 def simulation_args(mode: str, tf: float, cn: float, arm: bool, crc: bool, args, layout,
@@ -226,7 +264,7 @@ def simulation_args(mode: str, tf: float, cn: float, arm: bool, crc: bool, args,
 def build_grid(args, layouts) -> list[Spec]:
     specs = []
 
-    def add(group, mode, tf, cn, arm, crc, replicate, beside_cn=None):
+    def add(group, mode, tf, cn, arm, crc, replicate, beside_cn=None, genome=""):
         arm_text = "arm" if arm else "noarm"
         if group == "tf0":
             name = f"{mode}-tf0-r{replicate}"
@@ -234,16 +272,24 @@ def build_grid(args, layouts) -> list[Spec]:
             name = f"flat-{mode}-tf{fmt(tf)}-cn{fmt(cn)}-r{replicate}"
         elif group == "beside":
             name = f"beside-{mode}-tf{fmt(tf)}-amp{fmt(beside_cn)}-r{replicate}"
+        elif group == "polyploid":
+            name = f"polyploid-{mode}-{genome}-tf{fmt(tf)}-cn{fmt(cn)}-r{replicate}"
         else:
             name = f"{mode}-tf{fmt(tf)}-cn{fmt(cn)}-{arm_text}-r{replicate}"
         layout = layouts[mode]
         sim = simulation_args(mode, tf, cn, arm, crc, args, layout, beside_cn)
-        key = hashlib.sha256(json.dumps([name, sim, layout["key"]]).encode()).hexdigest()[:10]
+        if group == "polyploid":
+            sim = simulation_args(mode, tf, 2, False, False, args, layout)
+            sim = [x for x in sim if x not in ("--preset", "none")] + ["--preset", "none"] + polyploid_events(
+                genome, cn, layout["dir"].parent / "reference.fa.fai", args.amplicon_size)
+        key = cache_key(name, sim, layout)
         specs.append(Spec(name=name, group=group, mode=mode, tf=tf, cn=cn, arm_gain=arm, crc=crc,
                           replicate=replicate, seed=sample_seed(name), simulate_args=sim,
                           counts=str(layout["dir"] / "counts" / f"{name}.{key}.counts.tsv"),
                           truth=str(layout["dir"] / "counts" / f"{name}.{key}.truth.json"),
-                          pon=str(layout["pon"]), bins=str(layout["bins"]), calls=str(layout["calls"])))
+                          pon=str(layout["pon"]), bins=str(layout["bins"]),
+                          calls=str(layout["calls"]), genome=genome,
+                          given_tf_calls=str(layout["given_tf_calls"]) if genome else ""))
 
     for mode in args.modes:
         for tf in args.tf:
@@ -267,6 +313,9 @@ def build_grid(args, layouts) -> list[Spec]:
             for amplicon_cn in args.beside_cn:
                 for r in range(1, args.beside_seeds + 1):
                     add("beside", mode, tf, 2, False, True, r, amplicon_cn)
+        for genome, tf, cn, r in itertools.product(POLYPLOID_GENOMES, args.polyploid_tf, args.polyploid_cn,
+                                                   range(1, args.polyploid_seeds + 1)):
+            add("polyploid", mode, tf, cn, False, True, r, genome=genome)
     return specs
 
 
@@ -307,6 +356,10 @@ def run_spec(spec: Spec, reference: str) -> dict:
             record["simulated"] = True
         cli("call", spec.counts, "--pon", spec.pon, "-o", spec.calls, "--no-plots")
         record["call"] = json.loads((Path(spec.calls) / f"{spec.name}.call.json").read_text())
+        if spec.given_tf_calls:
+            cli("call", spec.counts, "--pon", spec.pon, "-o", spec.given_tf_calls, "--no-plots", "--tumor-fraction",
+                spec.tf)
+            record["call_given_tf"] = json.loads((Path(spec.given_tf_calls) / f"{spec.name}.call.json").read_text())
     except Exception as error:  # recorded as status "error" and listed in the report
         record["error"] = f"{type(error).__name__}: {error}"
     record["seconds"] = time.perf_counter() - started
@@ -406,6 +459,7 @@ def setup(args, pool) -> tuple[Path, dict]:
         directory.mkdir(parents=True, exist_ok=True)
         layouts[mode] = {"dir": directory, "bins": directory / "bins.tsv", "key": [ref_key] + key,
                          "pon": directory / f"pon-n{args.normals}.npz", "calls": directory / "calls",
+                         "given_tf_calls": directory / "calls-given-tf",
                          "panel_bed": directory / "panel.bed" if mode == "panel" else None}
     jobs = []
     for mode, layout in layouts.items():
@@ -497,7 +551,23 @@ def flatten(result: dict) -> dict:
         "qc_pass": q.get("pass"), "noise_mapd": r4(q.get("noise_mapd")),
         "qc_reasons": "; ".join(q.get("reasons") or []), "reason": e["reason"],
     })
+    if spec.get("genome"):
+        row.update(polyploid_columns(spec, e, result.get("call_given_tf")))
     return row
+
+
+def polyploid_columns(spec: dict, erbb2: dict, given: dict | None) -> dict:
+    """A polyploid tumour's true reading (its tumour CN and fraction) and its call given the true fraction."""
+    baseline, step = POLYPLOID_GENOMES[spec["genome"]]
+    reading = next((r for r in erbb2.get("ploidy_readings") or []
+                    if (r["baseline_copy_number"], r["copies_per_step"]) == (baseline, step)), {})
+    columns = {"genome": spec["genome"], "reading_tumor_cn": r4(reading.get("tumor_copy_number")),
+               "reading_tf": r4(reading.get("tumor_fraction"))}
+    if given is not None:
+        columns.update({"given_tf_status": given["erbb2"]["status"],
+                        "given_tf_code": status_code(given["erbb2"]["status"], given["erbb2"]["reason"]),
+                        "given_tf_tumor_cn": r4(given["erbb2"]["tumor_copy_number"])})
+    return columns
 
 
 COLUMNS = ["group", "mode", "tf", "cn", "erbb2_cn", "arm_gain", "crc_typical", "replicate", "seed", "sample",
@@ -505,8 +575,9 @@ COLUMNS = ["group", "mode", "tf", "cn", "erbb2_cn", "arm_gain", "crc_typical", "
            "tumor_cn_lo", "tumor_cn_hi", "tf_estimate", "tf_detected", "tf_lo", "tf_hi", "tf_detection_limit",
            "tf_fit_improvement", "called_on", "weighted_tf_estimate", "weighted_tf_detected", "weighted_tf_ceiling",
            "weighted_tf_above_ceiling", "weighted_tf_fit_improvement", "focal", "z", "null_z", "measured_on", "lod_cn",
-           "qc_pass", "noise_mapd", "qc_reasons", "reason"]
-GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2, "beside": 3}
+           "qc_pass", "noise_mapd", "qc_reasons", "reason", "genome", "reading_tumor_cn", "reading_tf",
+           "given_tf_status", "given_tf_code", "given_tf_tumor_cn"]
+GROUP_ORDER = {"tf0": 0, "grid": 1, "flat": 2, "beside": 3, "polyploid": 4}
 MODE_ORDER = {"wgs": 0, "panel": 1}
 
 
@@ -582,7 +653,8 @@ def by_cell(rows: list[dict]) -> list[str]:
 def report(rows: list[dict], args, meta: dict) -> str:
     modes = [m for m in args.modes]
     beside = [r for r in rows if r["group"] == "beside"]
-    rows = [r for r in rows if r["group"] != "beside"]  # the grid's tables and targets are the issue's
+    polyploid = [r for r in rows if r["group"] == "polyploid"]
+    rows = [r for r in rows if r["group"] not in ("beside", "polyploid")]  # the grid's tables and targets: the issue's
     grid = [r for r in rows if r["group"] == "grid"]
     tf0 = [r for r in rows if r["group"] == "tf0"]
     flat = [r for r in rows if r["group"] == "flat"]
@@ -895,6 +967,7 @@ def report(rows: list[dict], args, meta: dict) -> str:
                  body), ""]
     md += [f"Legend: {LEGEND}.", ""]
     md += beside_section(beside)
+    md += polyploid_section(polyploid)
     md[summary_at:summary_at] = ["## Targets", ""] + [f"- {t}" for t in targets] + [""]
     return "\n".join(md)
 
@@ -914,6 +987,43 @@ def beside_section(rows: list[dict]) -> list[str]:
     ok = sum(row[-1] == "yes" for row in body)
     md += [table(["mode", "TF", "amplicon CN", "ERBB2 measured on", "plasma CN (95% CI)", "status", "as expected"],
                  body), "", f"As expected: {ok} of {len(body)}.", ""]
+    return md
+
+
+def polyploid_section(rows: list[dict]) -> list[str]:
+    """Polyploid tumours, called on their own fit (read as diploid) and given their true tumour fraction."""
+    md = ["## Polyploid tumours", "",
+          "Every contig at the baseline copy number, crc_typical's arm events as steps from it, and the 300 kb "
+          "ERBB2 amplicon at the CN given: `doubled` (baseline 4, steps of 2: doubled after its arm events), "
+          "`tetraploid` (4, steps of 1), `triploid` (3, steps of 1). The fit reads each as diploid at another "
+          "tumour fraction (the readings fit equally well: README, Ploidy readings), and lists the true reading "
+          "among `erbb2.ploidy_readings`. Expected on the sample's own fit: a true CN >= 8 never `low_level_gain` "
+          "or `not_detected`, a true CN < 8 never `high_level_amplification`; given the true tumour fraction "
+          "(`--tumor-fraction`), CN >= 12 `high_level_amplification` and CN 6 not. Not part of the grid's tables "
+          "or targets above.", ""]
+
+    def expected(row):
+        own = row["code"] not in ("L", "N") if row["cn"] >= HIGH else row["code"] != "H"
+        given = row["given_tf_code"] == "H" if row["cn"] >= 12 else row["given_tf_code"] not in ("H", None)
+        return own and given
+
+    cells = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (sort_key(r), r["genome"])):
+        cells[(row["mode"], row["genome"], row["tf"], row["cn"])].append(row)
+    body = []
+    for (mode, genome, tf, cn), members in cells.items():
+        def spread(key):
+            values = [r[key] for r in members if r.get(key) is not None]
+            return "–" if not values else "/".join(f"{v:.3g}" for v in values)
+        body.append([mode, genome, fmt(tf), fmt(cn), "".join(r["code"] for r in members), spread("tf_estimate"),
+                     spread("tumor_cn"), spread("reading_tf"), spread("reading_tumor_cn"),
+                     "".join(r["given_tf_code"] or "E" for r in members), spread("given_tf_tumor_cn"),
+                     f"{sum(expected(r) for r in members)}/{len(members)}"])
+    ok = sum(expected(r) for r in rows)
+    md += [table(["mode", "genome", "TF", "ERBB2 CN", "status (own fit)", "TF fitted (as diploid)",
+                  "tumour CN (diploid reading)", "TF (true reading)", "tumour CN (true reading)",
+                  "status (true TF given)", "tumour CN (true TF given)", "as expected"], body), "",
+           f"As expected: {ok} of {len(rows)}. Status codes as in the legend above.", ""]
     return md
 
 
@@ -995,8 +1105,9 @@ def main(argv=None) -> int:
         log(f"setup done in {time.perf_counter() - started:.0f} s")
         specs = build_grid(args, layouts)
         for layout in layouts.values():
-            if layout["calls"].exists():
-                shutil.rmtree(layout["calls"])  # calls are redone every run
+            for calls in (layout["calls"], layout["given_tf_calls"]):
+                if calls.exists():
+                    shutil.rmtree(calls)  # calls are redone every run
         todo = sum(not Path(s.counts).exists() for s in specs)
         log(f"{len(specs)} samples ({todo} to simulate)")
         results, done = [], 0
