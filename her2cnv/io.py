@@ -437,7 +437,49 @@ def _open_fasta(path):
 
 def read_fasta_lengths(path) -> dict[str, int]:
     with _open_fasta(path) as fasta:
-        return dict(zip(fasta.references, fasta.lengths))
+        lengths = dict(zip(fasta.references, fasta.lengths))
+    _check_fasta_layout(path)
+    return lengths
+
+
+def _fai_entries(path) -> list[tuple[str, int, int, int, int]]:
+    """The .fai rows: name, length, offset of the first base, bases per line, bytes per line."""
+    try:
+        return [(fields[0], *(int(field) for field in fields[1:5]))
+                for fields in (line.split("\t") for line in Path(f"{path}.fai").read_text().splitlines() if line)]
+    except (ValueError, TypeError, UnicodeError):
+        raise InputError(f"{path}.fai: not a FASTA index; re-index with 'samtools faidx'") from None
+
+
+def _check_fasta_layout(path) -> None:
+    """Each record of an uncompressed FASTA must end where the .fai's next one begins.
+
+    faidx indexes the first of two records with one name and skips the second with only a warning, so its
+    bases would be silently missing (and a read aligned to them counted against the first); an index made
+    before the FASTA was edited is caught the same way.
+    """
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return  # bgzipped: the .fai offsets are into the uncompressed text
+        entries = _fai_entries(path)
+        size = Path(path).stat().st_size
+        for (name, length, offset, line_bases, line_width), following in zip(entries, entries[1:] + [None]):
+            lines = -(-length // line_bases) if line_bases else 0
+            position = offset + max(lines - 1, 0) * line_width + (length - max(lines - 1, 0) * line_bases)
+            handle.seek(position)
+            header = handle.readline().strip() if following else b""
+            while following and not header and handle.tell() < size:
+                header = handle.readline().strip()  # line end of the last line, blank lines
+            if following is None:
+                if handle.read().strip():
+                    raise InputError(f"{path}: holds more after its last indexed contig {name} than the .fai "
+                                     "lists (a duplicate contig name, which faidx skips, or a stale .fai?); "
+                                     "fix the FASTA and re-index with 'samtools faidx'")
+            elif not header.startswith(b">") or handle.tell() != following[2]:
+                seen = header[1:].split(maxsplit=1)[0].decode(errors="replace") if header[:1] == b">" else "?"
+                raise InputError(f"{path}: after contig {name} comes '{seen[:40]}' where the .fai expects "
+                                 f"{following[0]} (a duplicate contig name, which faidx skips, or a stale .fai?); "
+                                 "fix the FASTA and re-index with 'samtools faidx'")
 
 
 FASTA_BASES = b"ACGTNRYSWKMBDHV"  # with the IUPAC ambiguity codes, which are not called bases
@@ -715,9 +757,7 @@ def read_fasta_bases(path, contig: str) -> np.ndarray:
 
 
 def _uncompressed_fasta_bases(path, contig: str) -> np.ndarray:
-    fields = next(line.split("\t") for line in Path(f"{path}.fai").read_text().splitlines()
-                  if line.split("\t", 1)[0] == contig)
-    length, offset, line_bases, line_width = (int(field) for field in fields[1:5])
+    length, offset, line_bases, line_width = next(entry[1:] for entry in _fai_entries(path) if entry[0] == contig)
     if length == 0:
         return np.zeros(0, dtype=np.uint8)
     n_lines = -(-length // line_bases)

@@ -696,6 +696,35 @@ def case_fasta_missing(c: Context):
     return Case(["bins", "--fasta", c.tmp / "absent.fa", "-o", output], 2, "absent.fa", "no such FASTA", [output])
 
 
+def _bins_on_fasta(c: Context, text: str, edit=None, index: bool = True) -> Case:
+    """'bins' on a small FASTA, indexed (as faidx indexes it) before ``edit`` rewrites it."""
+    fasta, output = c.write("small.fa", text), c.tmp / "bins.tsv"
+    if index:
+        pysam.faidx(str(fasta))
+    if edit:
+        fasta.write_text(edit)
+    return Case(["bins", "--fasta", fasta, "-o", output], 2, "small.fa", "", [output])
+
+
+def case_fasta_duplicate_contig_name(c: Context):
+    """faidx indexes the first 'chr8' and skips the second with a warning: its bases would go missing."""
+    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n>chr8\nCCCC\n>chr18\nGGGG\n")
+    case.phrase = "after contig chr17 comes 'chr8' where the .fai expects chr18 (a duplicate contig name"
+    return case
+
+
+def case_fasta_index_stale(c: Context):
+    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGTACGTACGT\n>chr17\nACGT\n")
+    case.phrase = "or a stale .fai"
+    return case
+
+
+def case_fasta_without_index(c: Context):
+    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n", index=False)
+    case.phrase = "no .fai index beside it"
+    return case
+
+
 CASES = {name[len("case_"):]: builder for name, builder in globals().items() if name.startswith("case_")}
 CASES.update({name: (lambda c, toml=toml, phrase=phrase: thresholds_case(c, toml, phrase))
               for name, (toml, phrase) in THRESHOLDS_CASES.items()})
