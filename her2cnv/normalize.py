@@ -11,11 +11,14 @@ The steps, for normals (building the panel) and samples alike:
    the fit and by the group median, as ichorCNA/QDNAseq do. The fit's own error
    is kept (``types.GcCurveError``): bins of one GC share it, so a level's SE
    must carry it however many bins it averages (``call.py``).
-3. Against the panel: ``log2(depth) - reference_log2`` (the normals' median), then
+3. Against the panel: ``log2(depth) - reference_log2`` (``pon.reference_log2``), then
    the projection onto the panel's residual components is removed (as GATK's
    DenoiseReadCounts does).
 4. Centring on the median of autosomal bins; weights are inverse variances:
-   Poisson ``1 / (ln2^2 x expected count)`` plus the panel's systematic variance.
+   Poisson ``1 / (ln2^2 x expected count)`` plus the panel's systematic variance. The
+   expected count takes the bin's efficiency from the panel shrunk by its sampling noise
+   (``pon.efficiency_log2``): from the raw reference, weights would favour the bins whose
+   ratio it makes low.
 
 Bins over the 17q12 amplicon (``on_amplicon``) never inform any fit in these
 steps (GC curve, group median, projection, centring), so an amplification cannot
@@ -254,7 +257,7 @@ def log2_ratios(counts: np.ndarray, panel: Panel, bins: Bins) -> Profile:
     log2_depth, expected, gc_bias, gc_error = gc_corrected_log2(counts, bins, panel.mask)
     residual = np.where(usable, log2_depth - panel.reference_log2, 0.0)
     log2_ratio = np.where(usable, denoise(residual, panel.basis, bins, usable), np.nan)
-    expected_count = expected * np.exp2(panel.reference_log2)
+    expected_count = expected * np.exp2(panel.efficiency_log2)
     weight = np.where(usable, inverse_variance(expected_count, panel.systematic_variance), np.nan)
     genome = bins.kind != "locus"
     return Profile(log2_ratio=log2_ratio, weight=weight, expected_count=expected_count,

@@ -245,8 +245,9 @@ MASK_REASONS = {
 class Panel:
     """A panel of normals for one count channel, built by ``pon.build_panel``.
 
-    ``reference_log2`` is the normals' median GC-corrected log2 depth per bin;
-    ``basis`` holds orthonormal residual components (rows) that ``normalize``
+    ``reference_log2`` is the normals' GC-corrected log2 depth per bin (``pon.reference_log2``);
+    ``efficiency_log2`` the same shrunk towards its bin kind's median by its sampling noise, for weights
+    (``pon.efficiency_log2``); ``basis`` holds orthonormal residual components (rows) that ``normalize``
     projects out; ``systematic_variance`` is the per-bin variance left after
     denoising beyond Poisson sampling, from cross-fitted normals; ``arm_level_error``
     is the error that does not average out over a chromosome arm (``pon.arm_level_error``).
@@ -257,6 +258,7 @@ class Panel:
     assembly: str
     sample_names: tuple[str, ...]
     reference_log2: np.ndarray  # (n_bins,)
+    efficiency_log2: np.ndarray  # (n_bins,)
     systematic_variance: np.ndarray  # (n_bins,)
     mask: np.ndarray  # (n_bins,) uint8 bit flags, see MASK_REASONS
     basis: np.ndarray  # (n_components, n_bins), zero at masked bins
@@ -266,11 +268,12 @@ class Panel:
 
     def __post_init__(self):
         n = len(self.reference_log2)
-        floats = ("reference_log2", "systematic_variance", "basis", "null_log2")
+        floats = ("reference_log2", "efficiency_log2", "systematic_variance", "basis", "null_log2")
         if any(getattr(self, name).dtype.kind != "f" for name in floats) or self.mask.dtype != np.uint8 \
                 or self.null_bins.dtype.kind not in "iu" or self.reference_log2.ndim != 1 or self.basis.ndim != 2:
             raise ValueError("panel: arrays of the wrong type or shape")
-        if len(self.systematic_variance) != n or len(self.mask) != n or self.basis.shape[1:] != (n,):
+        if len(self.systematic_variance) != n or len(self.efficiency_log2) != n or len(self.mask) != n \
+                or self.basis.shape[1:] != (n,):
             raise ValueError("panel: per-bin arrays differ in length")
         if self.null_log2.shape != (len(self.sample_names), len(self.null_bins)):
             raise ValueError("panel: null profiles do not match the normals")

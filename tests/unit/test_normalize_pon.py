@@ -224,3 +224,36 @@ def test_size_weighted_ceiling_is_the_share_of_an_all_short_tumour(bins):
     realistic = 0.03 * (1 + 2 * 0.47) / (0.97 * 1.32 + 0.03 * (1 + 2 * 0.47))
     assert realistic < ceiling
     np.testing.assert_array_equal(normalize.channel_counts(counts, "size_weighted"), np.full(n, 132))
+
+
+def test_a_panel_shallower_than_the_sample_leaves_sparse_bins_unbiased(bins):
+    """Normals with ~2 fragments per 10 kb locus bin against a sample with ~30: the panel's reference is the
+    normals' summed counts over their summed fitted depths, so the sample's locus bins read ~0. The median of
+    the normals' log2 depths, the reference until 2026-11-22, reads them 0.2 log2 low here (a diploid ERBB2
+    at plasma CN 1.7)."""
+    normals = np.vstack([simulate_counts(bins, seed, depth=20.0) for seed in range(12)])
+    shallow = pon.build_panel(normals, bins, tuple(f"N{i}" for i in range(12)), assembly=GRCH38)[0]
+    locus = bins.kind == "locus"
+    levels, medians = [], []
+    for seed in range(100, 106):
+        profile = normalize.log2_ratios(simulate_counts(bins, seed, depth=300.0), shallow, bins)
+        use = locus & np.isfinite(profile.log2_ratio)
+        levels.append(np.average(profile.log2_ratio[use], weights=profile.weight[use]))
+        log2_depth = np.vstack([normalize.gc_corrected_log2(row, bins, shallow.mask)[0] for row in normals])
+        median_reference = np.median(log2_depth, axis=0)
+        medians.append(np.average((profile.log2_ratio + shallow.reference_log2 - median_reference)[use],
+                                  weights=profile.weight[use]))
+    assert abs(np.mean(levels)) < 0.03
+    assert np.mean(medians) < -0.1
+
+
+def test_efficiency_is_the_reference_where_the_panel_is_deep_and_its_kind_median_where_it_is_noise():
+    """Efficiencies spread 0.3 log2 across bins: 10,000 fragments per bin keep them (sampling SD 0.014); 2 per
+    bin, whose sampling SD (1.0) swamps the spread, leave little more than the median."""
+    rng = np.random.default_rng(3)
+    reference = rng.normal(0.0, 0.3, 400)
+    usable, kind = np.ones(400, dtype=bool), np.full(400, "genome")
+    deep = pon.efficiency_log2(reference, np.full((10, 400), 1000.0), usable, kind)
+    assert np.max(np.abs(deep - reference)) < 0.01
+    shallow = pon.efficiency_log2(reference + rng.normal(0, 1.0, 400), np.full((2, 400), 1.0), usable, kind)
+    assert np.std(shallow) < 0.2 * np.std(reference + 1.0)
