@@ -69,17 +69,18 @@ HIGH = 8.0  # truth: high-level amplification if tumour CN >= 8 (thresholds.toml
 STATUS_CODES = {"high_level_amplification": "H", "low_level_gain": "L", "not_detected": "N"}
 INDETERMINATE_CODES = {  # reason text (her2cnv/call.py classify) -> code, first match wins
     "QC failed": "Q",
+    "under another ploidy reading": "P",
     "cannot be established": "T",
     "too uncertain to call": "S",
     "on top of the arm gain": "B",
-    "if the tumour is diploid, but": "P",
     "too little tumour DNA": "U",
     "cannot be excluded": "D",
 }
 LEGEND = ("H high_level_amplification; L low_level_gain; N not_detected; indeterminate because: "
           "S tumour CN too uncertain (estimate >= 8 but under 6 copies at z 3, or < 8 with CI reaching 8), T focal gain but TF not detected (and plasma CI low < 8), "
           "B gain with a broad 17q gain and a focal high-level amplicon not excluded, "
-          "P focal gain low-level if the tumour is diploid but high-level under a genome-doubled reading, "
+          "P the status the reported reading gives (low-level, not detected or high-level) would not hold under "
+          "another ploidy reading of the profile, "
           "U no significant gain and TF not detected, D no significant gain but LOD > 8 (TF detected), Q QC failed; "
           "E error")
 SENSITIVITY_BINS = [(0.0, 0.25), (0.25, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, math.inf)]

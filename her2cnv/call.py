@@ -18,14 +18,15 @@ largest focal span (an arm, say) vouches for ERBB2 only if no amplicon too small
 or weak to segment lies inside it, so ERBB2's interval is then widened to take
 in the core's own interval as well.
 
-Levels are relative to the diploid baseline from the tumour-fraction
-fit, so plasma copy number ``PCN = 2 x 2^level`` and, for a clonal event,
-tumour copy number ``CN = 2 + (PCN - 2) / TF`` (shared/REFERENCE-FACTS.md; exact
-for any tumour ploidy whose baseline the fit found, because the level is measured
-against the diploid state, not the sample's average). A depth profile cannot tell
-a diploid tumour from a polyploid one (purity.PloidyReading): each polyploid
-reading gives ERBB2 ``m + s(CN - 2)`` copies, never fewer, so a high-level call
-holds under all of them, while a low-level one must hold under each (``classify``).
+Levels are relative to the baseline from the tumour-fraction fit (its two-copy
+level), so plasma copy number ``PCN = 2 x 2^level``, and for a clonal event under
+a reading with ``m`` tumour copies at that baseline the tumour copy number is
+``[R (2(1 - TF) + TF m) - 2(1 - TF)] / TF``, ``R = PCN / 2`` (``copy_number_at``;
+shared/REFERENCE-FACTS.md), which is ``2 + (PCN - 2) / TF`` read diploid. A depth
+profile cannot tell a diploid tumour from a polyploid one (purity.PloidyReading),
+so every quantity is read under each reading the fit carries, and ``classify``
+makes a call only if it holds under all of them. For a fit's own readings the
+diploid one gives the fewest copies, so a high-level call never depends on them.
 
 Second look. When all fragments show no tumour DNA, ``analyse`` repeats the
 whole measurement on the size-weighted channel (``normalize.CHANNELS``), whose
@@ -162,24 +163,54 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
     return {"pass": not reasons, "reasons": reasons, **metrics}
 
 
-def ploidy_readings(fit: purity.TumorFractionFit, tumor_cn: float | None, tumor_ci: tuple[float, float] | None,
-                    lod: float | None) -> tuple[dict, ...]:
-    """ERBB2's tumour copy number, interval and limit of detection under each polyploid reading of the fit."""
-    if tumor_cn is None:
-        return ()
-    return tuple({"baseline_copy_number": r.baseline_copy_number, "copies_per_step": r.copies_per_step,
-                  "ploidy": r.ploidy, "tumor_fraction": r.fraction, "tumor_fraction_ci95": r.fraction_ci95,
-                  "tumor_copy_number": r.copy_number(tumor_cn),
-                  "tumor_copy_number_ci95": (r.copy_number(tumor_ci[0]), r.copy_number(tumor_ci[1])),
-                  "limit_of_detection_copy_number": None if lod is None else r.copy_number(lod)}
-                 for r in fit.readings)
+def copy_number_at(plasma: float, fraction: float, baseline_copies: float = 2) -> float:
+    """The tumour copy number of a clonal event at plasma copy number ``plasma`` (twice its ratio R to the
+    profile's baseline level) and tumour fraction ``fraction``, when the tumour holds ``baseline_copies`` (m)
+    at that level: ``[R (2(1 - TF) + TF m) - 2(1 - TF)] / TF`` (shared/REFERENCE-FACTS.md), which for m = 2 is
+    ``2 + (PCN - 2) / TF``. Clipped at 0: a plasma copy number below 2 read at a small TF can give a negative
+    value; no copy number is."""
+    ratio = plasma / 2
+    return max(0.0, (ratio * (2 * (1 - fraction) + fraction * baseline_copies) - 2 * (1 - fraction)) / fraction)
 
 
-def _reading_text(reading: dict) -> str:
-    low, high = reading["tumor_copy_number_ci95"]
-    return (f"read polyploid (ploidy {reading['ploidy']:.1f}: {reading['baseline_copy_number']} copies at the "
-            f"baseline, steps of {reading['copies_per_step']}, tumour fraction {reading['tumor_fraction']:.1%}), which "
-            f"fits the profile as well, ERBB2 holds {reading['tumor_copy_number']:.1f} (95% CI {low:.1f}-{high:.1f})")
+def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fraction: float,
+                      fraction_ci: tuple[float, float], baseline_copies: float = 2):
+    """``copy_number_at`` with an interval over both the PCN and the TF intervals: above PCN 2 the copy number
+    falls as TF rises, below it it rises."""
+    low_tf, high_tf = fraction_ci
+    return copy_number_at(plasma, fraction, baseline_copies), (
+        copy_number_at(plasma_ci[0], high_tf if plasma_ci[0] > 2 else low_tf, baseline_copies),
+        copy_number_at(plasma_ci[1], low_tf if plasma_ci[1] > 2 else high_tf, baseline_copies))
+
+
+def reading_values(reading: purity.PloidyReading, plasma: float, plasma_ci: tuple[float, float],
+                   floor_plasma: float, detectable_plasma: float | None, core_upper_plasma: float | None) -> dict:
+    """ERBB2 under one reading of the profile: tumour copy number and interval, its floor (the plasma level
+    min_z_score SEs down, read at the top of the TF interval), the limit of detection (the plasma CN a core
+    amplification reaches significance at, at the bottom) and the core's 95% upper copy number (ditto)."""
+    copies, fraction, interval = reading.baseline_copy_number, reading.fraction, reading.fraction_ci95
+    estimate, ci = tumor_copy_number(plasma, plasma_ci, fraction, interval, copies)
+    return {"baseline_copy_number": copies, "copies_per_step": reading.copies_per_step, "ploidy": reading.ploidy,
+            "tumor_fraction": fraction, "tumor_fraction_ci95": interval, "tumor_copy_number": estimate,
+            "tumor_copy_number_ci95": ci,
+            "tumor_copy_number_floor": tumor_copy_number(plasma, (floor_plasma, plasma_ci[1]), fraction, interval,
+                                                         copies)[1][0],
+            "limit_of_detection_copy_number": None if detectable_plasma is None else copy_number_at(
+                detectable_plasma, interval[0], copies),
+            "core_upper_copy_number": None if core_upper_plasma is None else copy_number_at(
+                core_upper_plasma, interval[0], copies)}
+
+
+def _reading_name(copies: int) -> str:
+    return "if the tumour is diploid" if copies == 2 else f"read with {copies} tumour copies at the baseline"
+
+
+def _reading_text(reading: dict, share: str) -> str:
+    """How a reason names an alternative reading."""
+    step = "" if reading["copies_per_step"] is None else f", steps of {reading['copies_per_step']}"
+    ploidy = "" if reading["ploidy"] is None else f", ploidy {reading['ploidy']:.1f}"
+    return (f"{reading['baseline_copy_number']} tumour copies at the baseline{step}{ploidy}, {share} "
+            f"{reading['tumor_fraction']:.1%}")
 
 
 def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tuple[float, float],
@@ -188,14 +219,26 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
              readings: tuple[dict, ...], level_text: str, thresholds: Thresholds) -> tuple[str, str]:
     """The status and a plain-language reason. Every rule of the ERBB2 call is here.
 
-    ``tumor_cn_floor``: the tumour copy number held with the confidence a gain needs (min_z_score; call_erbb2);
-    ``lod``: the tumour copy number of the amplicon core this sample would show with probability
-    ``detection_probability``, at the low end of the TF interval (at the TF detection limit when TF is
-    below detection); ``core_upper_cn``: the core's 95% upper tumour copy
-    number (None when TF is below detection, which leaves it unbounded); ``readings``: ``ploidy_readings``.
+    The copy numbers are those of the reported reading of the profile (diploid unless an external tumour fraction
+    agrees only with a polyploid one): ``tumor_cn_floor``: the tumour copy number held with the confidence a
+    gain needs (min_z_score; call_erbb2); ``lod``: the tumour copy number of the amplicon core this sample would
+    show with probability ``detection_probability``, at the low end of the TF interval (at the TF detection
+    limit when TF is below detection); ``core_upper_cn``: the core's 95% upper tumour copy number (None when TF
+    is below detection, which leaves it unbounded). ``readings``: the same under the other readings that fit the
+    profile as well (``reading_values``); a status must hold under each of them.
     """
     high = thresholds.high_level_copy_number
     tf_text = tumor_fraction.describe()
+    share = "tumour fraction" if tumor_fraction.fragments == "all" else "tumour share of size-weighted fragments"
+    reported = _reading_name(tumor_fraction.readings[0].baseline_copy_number if tumor_fraction.readings else 2)
+    hint = ("the tumour fraction given agrees with both" if tumor_fraction.method == "external" else
+            "a tumour fraction from variant allele fractions (--tumor-fraction) can tell them apart")
+
+    def other_reading(value, side=max):
+        """The alternative reading whose ``value`` is largest (``side`` max) or smallest (min)."""
+        candidates = [r for r in readings if value(r) is not None]
+        return side(candidates, key=value) if candidates else None
+
     if not qc["pass"]:
         return "indeterminate", "QC failed: " + "; ".join(qc["reasons"]) + "."
     if tumor_fraction.conflict:
@@ -208,18 +251,30 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
                                      "little tumour DNA for any amplification to show, so a high-level amplification "
                                      f"(>= {high:g}) cannot be excluded{at_limit}.")
         if lod is not None and lod <= high:
-            doubled_lod = max((r["limit_of_detection_copy_number"] for r in readings), default=None)
-            doubled = "" if doubled_lod is None else (
-                f"; {doubled_lod:.1f} or more if the genome is doubled, which fits the profile as well")
+            other = other_reading(lambda r: r["limit_of_detection_copy_number"])
+            if other is not None and other["limit_of_detection_copy_number"] > high:
+                return "indeterminate", (
+                    f"No ERBB2 gain ({level_text}). With {tf_text}, {lod:.1f} or more tumour copies would have been "
+                    f"detected {reported}, but under another ploidy reading that fits the profile as well "
+                    f"({_reading_text(other, share)}) only {other['limit_of_detection_copy_number']:.1f} or more, so a "
+                    f"high-level amplification (>= {high:g}) cannot be excluded; {hint}.")
             return "not_detected", (f"No ERBB2 gain ({level_text}). With {tf_text}, a tumour ERBB2 copy number of "
                                     f"{lod:.1f} or more would have been detected "
-                                    f"({thresholds.detection_probability:.0%} of the time){doubled}.")
+                                    f"({thresholds.detection_probability:.0%} of the time)"
+                                    + (", under every ploidy reading" if readings else "") + ".")
         shown = "any" if lod is None else f"{lod:.1f} or more"
         return "indeterminate", (f"No ERBB2 gain detected ({level_text}), but with {tf_text} only {shown} tumour "
                                  f"copies would have been visible, so a high-level amplification (>= {high:g}) "
                                  "cannot be excluded.")
     if not focal:
         if core_upper_cn is not None and core_upper_cn < high:
+            other = other_reading(lambda r: r["core_upper_copy_number"])
+            if other is not None and other["core_upper_copy_number"] >= high:
+                return "indeterminate", (
+                    f"ERBB2 is gained ({level_text}) only as part of a broad chr17/17q gain; the amplicon core holds "
+                    f"fewer than {high:g} tumour copies {reported}, but under another ploidy reading that fits the "
+                    f"profile as well ({_reading_text(other, share)}) up to {other['core_upper_copy_number']:.1f}, so "
+                    f"a focal high-level amplification on top of the arm gain cannot be excluded; {hint}.")
             return "low_level_gain", (f"ERBB2 is gained ({level_text}) only as part of a broad chr17/17q gain, not a "
                                       "focal amplification (the amplicon core holds fewer than "
                                       f"{high:g} tumour copies at {tf_text}); arm-level gains do not predict "
@@ -237,34 +292,33 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
                                  "be established; give --tumor-fraction (e.g. from variant allele fractions).")
     interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
     floor = f"at least {tumor_cn_floor:.1f} copies with the confidence a gain needs (z {thresholds.min_z_score:g})"
-    if tumor_cn >= high and tumor_cn_floor >= thresholds.min_amplification_copy_number:
-        return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}; {floor}."
+    enough = thresholds.min_amplification_copy_number
+
+    def high_level(cn, cn_floor):
+        return cn >= high and cn_floor >= enough
+
+    if high_level(tumor_cn, tumor_cn_floor):
+        other = other_reading(lambda r: r["tumor_copy_number_floor"], min)
+        if other is None or high_level(other["tumor_copy_number"], other["tumor_copy_number_floor"]):
+            return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}; {floor}."
+        return "indeterminate", (
+            f"Focal ERBB2 amplification ({level_text}): {interval} {reported}, {floor}, but under another ploidy "
+            f"reading that fits the profile as well ({_reading_text(other, share)}) "
+            f"{other['tumor_copy_number']:.1f}, at least {other['tumor_copy_number_floor']:.1f}, too few to call "
+            f"high-level; {hint}.")
     if tumor_ci[1] < high:
-        highest = max(readings, key=lambda r: r["tumor_copy_number_ci95"][1], default=None)
-        if highest is not None and highest["tumor_copy_number_ci95"][1] >= high:
-            return "indeterminate", (f"Focal ERBB2 gain ({level_text}): {interval} if the tumour is diploid, but "
-                                     f"{_reading_text(highest)}, so a high-level amplification (>= {high:g}) cannot "
-                                     "be excluded; a tumour fraction from variant allele fractions (--tumor-fraction) "
-                                     "tells the readings apart.")
+        other = other_reading(lambda r: r["tumor_copy_number_ci95"][1])
+        if other is not None and other["tumor_copy_number_ci95"][1] >= high:
+            low, upper = other["tumor_copy_number_ci95"]
+            return "indeterminate", (
+                f"Focal ERBB2 gain ({level_text}): {interval} {reported}, but under another ploidy reading that fits "
+                f"the profile as well ({_reading_text(other, share)}) ERBB2 holds {other['tumor_copy_number']:.1f} "
+                f"(95% CI {low:.1f}-{upper:.1f}), so a high-level amplification (>= {high:g}) cannot be excluded; "
+                f"{hint}.")
         return "low_level_gain", f"Focal ERBB2 gain ({level_text}) below the high-level threshold {high:g}: {interval}."
     return "indeterminate", (f"Focal ERBB2 gain ({level_text}); {interval}, {floor}: too uncertain to call "
                              f"high-level (needs an estimate >= {high:g} and at least "
-                             f"{thresholds.min_amplification_copy_number:g} copies with that confidence) or "
-                             f"low-level (interval below {high:g}).")
-
-
-def tumor_copy_number(plasma: float, plasma_ci: tuple[float, float], fit: purity.TumorFractionFit):
-    """CN = 2 + (PCN - 2) / TF with an interval over both the PCN and the TF intervals, all clipped at 0
-    (a plasma copy number below 2 read at a small TF can give a negative value; no copy number is)."""
-    if not fit.detected or not fit.estimate:
-        return None, None
-    low_tf, high_tf = fit.ci95
-
-    def convert(pcn, fraction):
-        return max(0.0, 2 + (pcn - 2) / fraction)
-
-    return convert(plasma, fit.estimate), (convert(plasma_ci[0], high_tf if plasma_ci[0] > 2 else low_tf),
-                                           convert(plasma_ci[1], low_tf if plasma_ci[1] > 2 else high_tf))
+                             f"{enough:g} copies with that confidence) or low-level (interval below {high:g}).")
 
 
 def arm_level(profile: Profile, bins: Bins, assembly: Assembly, arm: str, exclude: np.ndarray, dispersion: float):
@@ -359,7 +413,6 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
                       if s < end and e > start]
             amplicon = {"chrom": chrom, "start": start, "end": end, "genes": inside,
                         "boundaries": BOUNDARIES[measured_on]}
-    tumor_cn, tumor_ci = tumor_copy_number(plasma, plasma_ci, tumor_fraction)
     # The tumour copy number held with the confidence a gain needs: the level min_z_score SEs below its estimate
     # (and the core's, where the interval takes it in), read at the top of the TF interval. A high-level call needs
     # it >= 6, as sure of the amplification as of the gain: at a low TF a small plasma excess means many tumour
@@ -368,27 +421,31 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     floor_level = level - thresholds.min_z_score * se
     if spans_core:
         floor_level = min(floor_level, core_relative - thresholds.min_z_score * core_se)
-    _, floor_interval = tumor_copy_number(plasma, (2 * 2 ** floor_level, plasma_ci[1]), tumor_fraction)
-    tumor_cn_floor = None if floor_interval is None else floor_interval[0]
     # the limit of detection is for the smallest real amplicon, the core, measured on its own bins: the level
-    # found significant with probability detection_probability, at the low end of the tumour-fraction interval
+    # found significant with probability detection_probability, read at the low end of the tumour-fraction
+    # interval; and the most the core could hold: its 95% upper level, read there too
+    core_known = bool(np.isfinite(core_se))
     power_z = NormalDist().inv_cdf(thresholds.detection_probability)
     detectable_plasma = 2 * 2 ** ((thresholds.min_z_score + power_z) * core_se)
-    lod_fraction = tumor_fraction.ci95[0] if tumor_fraction.detected else tumor_fraction.limit
-    lod = 2 + (detectable_plasma - 2) / lod_fraction if lod_fraction and np.isfinite(core_se) else None
-    # the most the core could hold: its 95% upper level read at the lowest tumour fraction in the interval
-    core_upper_cn = None
-    if tumor_fraction.detected and np.isfinite(core_se):
-        core_upper_plasma = 2 * 2 ** (core_relative + Z95 * core_se)
-        core_upper_cn = 2 + (core_upper_plasma - 2) / tumor_fraction.ci95[0]
+    core_upper_plasma = 2 * 2 ** (core_relative + Z95 * core_se) if core_known else None
+    readings = [reading_values(reading, plasma, plasma_ci, 2 * 2 ** floor_level,
+                               detectable_plasma if core_known else None, core_upper_plasma)
+                for reading in tumor_fraction.readings]
+    if readings:  # the reported reading first (diploid unless an external tumour fraction chose another)
+        reported = readings[0]
+        tumor_cn, tumor_ci = reported["tumor_copy_number"], reported["tumor_copy_number_ci95"]
+        tumor_cn_floor, lod = reported["tumor_copy_number_floor"], reported["limit_of_detection_copy_number"]
+        core_upper_cn = reported["core_upper_copy_number"]
+    else:  # TF below detection: the limit of detection at the TF detection limit, a best case
+        tumor_cn = tumor_ci = tumor_cn_floor = core_upper_cn = None
+        lod = copy_number_at(detectable_plasma, tumor_fraction.limit) if core_known and tumor_fraction.limit else None
     interval_text = f"95% CI {plasma_ci[0]:.2f}-{plasma_ci[1]:.2f}"
     if spans_core:
         interval_text += " with the amplicon core's bins"
     level_text = f"plasma copy number {plasma:.2f}, {interval_text}, z {effective_z:.1f}"
-    readings = ploidy_readings(tumor_fraction, tumor_cn, tumor_ci, lod)
     status, reason = classify(qc=qc, significant=significant, focal=focal, plasma_ci=plasma_ci, tumor_cn=tumor_cn,
                               tumor_ci=tumor_ci, tumor_cn_floor=tumor_cn_floor, lod=lod, core_upper_cn=core_upper_cn,
-                              tumor_fraction=tumor_fraction, readings=readings, level_text=level_text,
+                              tumor_fraction=tumor_fraction, readings=tuple(readings[1:]), level_text=level_text,
                               thresholds=thresholds)
     return Erbb2Call(
         sample=sample, status=status, reason=reason, log2_ratio=level, log2_ratio_se=se, measured_on=measured_on,
@@ -398,7 +455,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
         tumor_copy_number=tumor_cn, tumor_copy_number_ci95=tumor_ci, tumor_copy_number_floor=tumor_cn_floor,
         focal=focal, amplicon=amplicon,
         arm_log2_ratios={"17p": p_level - baseline, "17q": q_level - baseline},
-        limit_of_detection_copy_number=lod, qc=qc, ploidy_readings=readings,
+        limit_of_detection_copy_number=lod, qc=qc, ploidy_readings=tuple(readings[1:]),
     )
 
 

@@ -452,34 +452,52 @@ def _fai_entries(path) -> list[tuple[str, int, int, int, int]]:
 
 
 def _check_fasta_layout(path) -> None:
-    """Each record of an uncompressed FASTA must end where the .fai's next one begins.
+    """Between the indexed sequences of an uncompressed FASTA there may be only header and blank lines, the last
+    one before each sequence naming it, and the .fai's offsets must land there exactly.
 
     faidx indexes the first of two records with one name and skips the second with only a warning, so its
     bases would be silently missing (and a read aligned to them counted against the first); an index made
-    before the FASTA was edited is caught the same way.
+    before the FASTA was edited misplaces every later contig. Empty records (a header and no sequence), which
+    faidx leaves out of the index, are allowed. A bgzipped FASTA is not checked: its offsets are into the
+    uncompressed text.
     """
     with open(path, "rb") as handle:
         if handle.read(2) == b"\x1f\x8b":
-            return  # bgzipped: the .fai offsets are into the uncompressed text
+            return
         entries = _fai_entries(path)
         size = Path(path).stat().st_size
-        for (name, length, offset, line_bases, line_width), following in zip(entries, entries[1:] + [None]):
-            lines = -(-length // line_bases) if line_bases else 0
-            position = offset + max(lines - 1, 0) * line_width + (length - max(lines - 1, 0) * line_bases)
-            handle.seek(position)
-            header = handle.readline().strip() if following else b""
-            while following and not header and handle.tell() < size:
-                header = handle.readline().strip()  # line end of the last line, blank lines
-            if following is None:
-                if handle.read().strip():
-                    raise InputError(f"{path}: holds more after its last indexed contig {name} than the .fai "
-                                     "lists (a duplicate contig name, which faidx skips, or a stale .fai?); "
-                                     "fix the FASTA and re-index with 'samtools faidx'")
-            elif not header.startswith(b">") or handle.tell() != following[2]:
-                seen = header[1:].split(maxsplit=1)[0].decode(errors="replace") if header[:1] == b">" else "?"
-                raise InputError(f"{path}: after contig {name} comes '{seen[:40]}' where the .fai expects "
-                                 f"{following[0]} (a duplicate contig name, which faidx skips, or a stale .fai?); "
-                                 "fix the FASTA and re-index with 'samtools faidx'")
+        previous_end, previous_name = 0, None
+        for name, length, offset, line_bases, line_width in entries + [(None, 0, size, 0, 0)]:
+            problem = _gap_problem(handle, previous_end, offset, name)
+            if problem:
+                where = f"after contig {previous_name}" if previous_name else "before the first contig"
+                raise InputError(f"{path}: {where} {problem} (a duplicate contig name, which faidx skips, or a "
+                                 "stale .fai?); fix the FASTA and re-index with 'samtools faidx'")
+            full_lines = max(-(-length // line_bases) - 1, 0) if line_bases else 0
+            previous_end = offset + full_lines * line_width + length - full_lines * line_bases
+            previous_name = name
+
+
+def _gap_problem(handle, start: int, end: int, name: str | None) -> str | None:
+    """What is wrong with the bytes from ``start`` (the end of one indexed sequence) to ``end`` (the start of
+    the next, ``name``; None: the end of the file), or None."""
+    if start > end:
+        return "the .fai places sequence beyond the end of the file" if name is None else \
+            f"the .fai's contig {name} starts inside the sequence before it"
+    handle.seek(start)
+    header = None
+    while handle.tell() < end:
+        text = handle.readline().strip()
+        if text.startswith(b">"):
+            header = text
+        elif text:
+            return "comes sequence that the .fai does not list"
+    if name is None:
+        return None
+    if handle.tell() != end or header is None:
+        return f"the .fai's contig {name} does not start after a header line"
+    seen = (header[1:].split(maxsplit=1) or [b""])[0].decode(errors="replace")
+    return None if seen == name else f"comes contig '{seen[:40]}' where the .fai expects {name}"
 
 
 FASTA_BASES = b"ACGTNRYSWKMBDHV"  # with the IUPAC ambiguity codes, which are not called bases
@@ -1019,7 +1037,9 @@ def call_document(call, tumor_fraction, size_weighted_fit, provenance: dict, pat
     fraction = {
         "estimate": tumor_fraction.estimate, "ci95": tumor_fraction.ci95, "method": tumor_fraction.method,
         "detected": tumor_fraction.detected, "detection_limit": tumor_fraction.limit,
-        "ploidy": tumor_fraction.ploidy, "fit_improvement": tumor_fraction.fit_improvement,
+        "ploidy": tumor_fraction.ploidy,
+        "baseline_copy_number": tumor_fraction.readings[0].baseline_copy_number if tumor_fraction.readings else None,
+        "fit_improvement": tumor_fraction.fit_improvement,
         "segments_used": tumor_fraction.n_segments, "model_error_log2": tumor_fraction.model_error,
         "size_weighted": None if size_weighted_fit is None else {
             "estimate": size_weighted_fit.estimate, "ci95": size_weighted_fit.ci95,

@@ -2,11 +2,11 @@
 
 Per normal: GC-corrected log2 depth (``normalize.gc_corrected_log2``). Across normals:
 
-- ``reference_log2``: the depth a diploid genome gives in each bin: the normals' summed
-  counts over their summed fitted depths (``reference_log2``);
+- ``reference_log2``: the depth a diploid genome gives in each bin: the mean of the
+  normals' counts over their fitted depths, each clipped near their median (``reference_log2``);
 - ``efficiency_log2``: that reference shrunk towards its bin kind's median by its own
-  sampling noise, which the bins' weights use (``efficiency_log2``);
-- masks: static ones (GC, N, sex chromosomes), atypical coverage (median below half or
+  error, which the bins' weights use (``efficiency_log2``);
+- masks: static ones (GC, N, sex chromosomes), atypical coverage (reference below half or
   above twice the typical depth), and high systematic spread;
 - ``basis``: the leading right singular vectors of the normals' residual matrix,
   as GATK's CreateReadCountPanelOfNormals keeps. How many is chosen from the data by
@@ -49,6 +49,9 @@ OUTLIER_CONTIG_SHIFT = 0.1  # a normal whose median log2 on a contig is shifted 
 OUTLIER_NOISE_MADS = 5.0
 MIN_ARM_BINS = 10  # shorter arms are not measured for arm_level_error (the fit's default min_segment_bins)
 UPPER_BOUND_Z = 1.645  # arm_level_error is a one-sided 95% upper bound: a panel cannot vouch for less
+# Poisson SDs from the normals' median ratio beyond which a normal's ratio is clipped: one normal's constitutional
+# change then moves a bin's reference by at most 3 of its SDs / n, while clipping biases a Poisson mean by < 1%
+REFERENCE_CLIP = 3.0
 
 
 @dataclass(frozen=True)
@@ -99,38 +102,55 @@ def residual_basis(residuals: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return basis
 
 
-def reference_log2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Per-bin log2 depth of the normals, relative to each one's fitted depth (``normalize.gc_corrected_log2``):
-    their summed counts over their summed expected counts, the Poisson maximum-likelihood ratio.
+def normal_ratios(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Each normal's count over its fitted depth (``normalize.gc_corrected_log2``'s expected count), per bin,
+    clipped to ``REFERENCE_CLIP`` Poisson SDs of the normals' median ratio: (n_normals, n_bins).
 
-    Not the median of their log2 depths: with few fragments per bin (the 10 kb locus bins of low-pass
-    normals) that median is biased by the counts' discreteness and the pseudo-count, +0.05 log2 at 5
-    fragments per bin and +0.28 at 1, and the bias stays in every sample's ratio unless the sample has the
-    normals' depth (a diploid ERBB2 read as plasma CN 1.84 at z -5 against 0.1x normals). Bins where one
-    normal departs from the others beyond sampling (a constitutional change) are masked for spread.
+    Ratios, not log2 depths, so that few fragments per bin bias nothing; clipped, so that one normal with a
+    constitutional change (or much deeper than the rest) cannot pull a bin far, while normals that sampling
+    alone spreads are left be.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log2(counts.sum(axis=0) / expected.sum(axis=0))
+        ratios = counts / expected
+        centre = np.nanmedian(ratios, axis=0)
+        # the SD from the larger of median and mean: at ~1 fragment per bin the median is often 0
+        spread = REFERENCE_CLIP * np.sqrt(np.fmax(centre, np.nanmean(ratios, axis=0)) / expected)
+        return np.clip(ratios, centre - spread, centre + spread)
 
 
-def efficiency_log2(reference: np.ndarray, counts: np.ndarray, usable: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """The reference shrunk towards the median of its bin kind by its sampling noise (empirical Bayes): the bin's
+def reference_log2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per-bin log2 depth of the normals relative to their fitted depths: the mean of ``normal_ratios``.
+
+    Not the median of their log2 depths, the reference until 2026-11-22: with few fragments per bin (the 10 kb
+    locus bins of low-pass normals) that median is biased by the counts' discreteness and the pseudo-count,
+    +0.05 log2 at 5 fragments per bin and +0.28 at 1, and the bias stays in every sample's ratio unless the
+    sample has the normals' depth (a diploid ERBB2 read as plasma CN 1.84 at z -5 against 0.1x normals).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log2(np.nanmean(normal_ratios(counts, expected), axis=0))
+
+
+def efficiency_log2(reference: np.ndarray, ratios: np.ndarray, usable: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """The reference shrunk towards the median of its bin kind by its own error (empirical Bayes): the bin's
     depth efficiency as the bins' weights use it (``normalize.log2_ratios``).
 
     A weight from the reference itself would favour bins whose normals happened to read high, exactly where the
-    sample's ratio reads low: every weighted level would be biased down by about ln2 x the reference's sampling
-    variance (0.05 log2 with 12 normals of 2 fragments per bin). Shrunk by ``tau^2 / (tau^2 + v)`` (``v`` the
-    Poisson variance of the log2 summed count, ``tau^2`` the kind's spread beyond it), the bias is at most
-    ``ln2 x tau^2 v / (tau^2 + v)``, and where the panel is deep (capture targets) the efficiency is the reference.
+    sample's ratio reads low: every weighted level would be biased down by about ln2 x the reference's error
+    variance (0.05 log2 with 12 normals of 2 fragments per bin). Shrunk by ``tau^2 / (tau^2 + v)`` (``v`` that
+    variance, from the normals' ``ratios`` spread; ``tau^2`` the kind's spread of references beyond it), the
+    bias is at most ``ln2 x tau^2 v / (tau^2 + v)``, and where the panel is deep (capture targets) the
+    efficiency is the reference.
     """
-    sampling = 1.0 / (LN2_SQUARED * np.maximum(counts.sum(axis=0), 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(ratios, axis=0)
+        error = np.nanvar(ratios, axis=0, ddof=1) / len(ratios) / (LN2_SQUARED * mean ** 2)
     efficiency = np.full(len(reference), np.nan)
     for value in np.unique(kind):
         members = usable & (kind == value)
         if members.any():
             centre = np.median(reference[members])
-            spread = max(float(np.var(reference[members]) - np.mean(sampling[members])), 0.0)
-            shrink = spread / (spread + sampling[members])
+            spread = max(float(np.var(reference[members]) - np.mean(error[members])), 0.0)
+            shrink = spread / (spread + error[members]) if spread > 0 else np.zeros(int(members.sum()))
             efficiency[members] = centre + shrink * (reference[members] - centre)
     return efficiency
 
@@ -152,11 +172,12 @@ def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, 
     for fold in np.unique(folds):
         held_out, others = folds == fold, folds != fold
         reference = reference_log2(counts[others], expected[others])
-        basis = residual_basis(np.where(usable, log2_depth[others] - reference, 0.0), usable)
+        known = usable & np.isfinite(reference)  # a few shallow normals can leave a usable bin empty
+        basis = residual_basis(np.where(known, log2_depth[others] - reference, 0.0), known)
         for i in np.flatnonzero(held_out):
-            residual = np.where(usable, log2_depth[i] - reference, 0.0)
-            reference_only[i, usable] = denoise(residual, basis[:0], bins, usable)[usable]
-            denoised[i, usable] = denoise(residual, basis, bins, usable)[usable]
+            residual = np.where(known, log2_depth[i] - reference, 0.0)
+            reference_only[i, known] = denoise(residual, basis[:0], bins, known)[known]
+            denoised[i, known] = denoise(residual, basis, bins, known)[known]
     return denoised, reference_only
 
 
@@ -245,7 +266,7 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
     denoised, reference_only = cross_fit(log2_depth, counts, expected, bins, usable)
     systematic = systematic_variance(denoised, expected, usable, bins.kind)[0]
-    efficiency = efficiency_log2(reference, counts, usable, bins.kind)
+    efficiency = efficiency_log2(reference, normal_ratios(counts, expected), usable, bins.kind)
     weights = inverse_variance(expected * np.exp2(efficiency), systematic)
     null_bins = np.flatnonzero(np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()]))
     panel = Panel(

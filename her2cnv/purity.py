@@ -30,9 +30,10 @@ one copy each, the most parsimonious reading. A depth profile cannot tell it fro
 genome-doubled one: a tumour whose baseline holds ``m`` copies and whose every
 step is ``s`` copies gives exactly the same levels at another tumour fraction
 (``PloidyReading``), so its likelihood is the same, and only allelic data or an
-orthogonal tumour fraction can choose. ``POLYPLOID_READINGS`` lists the ones
-reported beside the fit (near-triploid, and tetraploid with single- or doubled-copy
-steps); call.classify does not call a gain low-level that one of them makes high.
+orthogonal tumour fraction can choose. A fit carries its readings, the diploid one
+first and the ``POLYPLOID_READINGS`` after it (near-triploid, and tetraploid with
+single- or doubled-copy steps); call.classify makes no call that one of them would
+reverse. An external tumour fraction keeps the readings it agrees with.
 
 Below detection we report a limit: the tumour fraction at which single-copy gains
 of two chromosome arms of median size would have given the required improvement
@@ -86,40 +87,39 @@ EXTERNAL_AGREEMENT = (0.03, 0.2)
 
 @dataclass(frozen=True)
 class PloidyReading:
-    """The fitted profile read with ``baseline_copy_number`` tumour copies at its baseline and
-    ``copies_per_step`` copies per fitted step: the same levels, at another tumour fraction.
+    """The profile read with ``baseline_copy_number`` tumour copies at its baseline level (the fit's two-copy
+    level) at tumour fraction ``fraction``: call.copy_number_at turns any level into tumour copies under it.
 
-    A step of one copy at fraction ``p'`` on a diploid baseline changes the level by ``p'/2`` of the baseline;
-    ``s`` copies at fraction ``p`` on a baseline of ``m`` copies by ``s p / (2(1-p) + p m)``. Equal when
-    ``p = 2u / (1 - u(m - 2))`` with ``u = p' / (2s)``; every copy number the fit reads as ``c`` is then
-    ``m + s(c - 2)``.
+    Readings of a fit: a step of one copy at fraction ``p'`` on a diploid baseline changes the level by ``p'/2``
+    of the baseline; ``s`` (``copies_per_step``) copies at fraction ``p`` on a baseline of ``m`` copies by
+    ``s p / (2(1-p) + p m)``. Equal when ``p = 2u / (1 - u(m - 2))`` with ``u = p' / (2s)``, and every copy
+    number the diploid reading gives as ``c`` is then ``m + s(c - 2)``. Readings at an external fraction have
+    no step (``copies_per_step`` None): given the fraction, the baseline's copies alone fix the copy numbers.
     """
 
     baseline_copy_number: int
-    copies_per_step: int
+    copies_per_step: int | None
     fraction: float
     fraction_ci95: tuple[float, float]
-    ploidy: float
-
-    def copy_number(self, diploid_reading: float) -> float:
-        """The tumour copy number this reading gives for one the fit reads as ``diploid_reading``."""
-        return max(0.0, self.baseline_copy_number + self.copies_per_step * (diploid_reading - 2))
+    ploidy: float | None  # length-weighted mean tumour copy number of the fitted segments under this reading
 
 
-def ploidy_readings(fraction: float, ci95: tuple[float, float], ploidy: float) -> tuple[PloidyReading, ...]:
-    """``POLYPLOID_READINGS`` of a fit at ``fraction`` (its interval, its mean fitted copy number) that
-    need a tumour fraction of at most ``FRACTION_GRID``'s largest."""
+def fitted_readings(fraction: float, ci95: tuple[float, float], ploidy: float) -> tuple[PloidyReading, ...]:
+    """The diploid reading of a fit at ``fraction`` (its interval, its mean fitted copy number), then its
+    ``POLYPLOID_READINGS`` that need a tumour fraction no larger than ``FRACTION_GRID``'s largest (intervals
+    are capped there too)."""
 
     def convert(diploid_fraction, baseline, step):
         u = diploid_fraction / (2 * step)
         denominator = 1 - u * (baseline - 2)
         return 2 * u / denominator if denominator > 0 else np.inf
 
-    readings = []
+    largest = float(FRACTION_GRID[-1])
+    readings = [PloidyReading(2, 1, fraction, ci95, ploidy)]
     for baseline, step in POLYPLOID_READINGS:
         estimate = convert(fraction, baseline, step)
-        if estimate <= FRACTION_GRID[-1]:
-            interval = (convert(ci95[0], baseline, step), min(1.0, convert(ci95[1], baseline, step)))
+        if estimate <= largest:
+            interval = (float(convert(ci95[0], baseline, step)), min(largest, float(convert(ci95[1], baseline, step))))
             readings.append(PloidyReading(baseline, step, float(estimate), interval, baseline + step * (ploidy - 2)))
     return tuple(readings)
 
@@ -139,7 +139,9 @@ class TumorFractionFit:
     fragments: str = "all"  # the channel fitted (normalize.CHANNELS): "size_weighted" for call.py's second look
     ceiling: float | None = None  # second look: the largest estimate the all-fragment fit leaves plausible
     conflict: str | None = None  # external: how the sample's own copy-number fit contradicts the value given
-    readings: tuple[PloidyReading, ...] = ()  # polyploid readings that fit the profile as well (detected fits)
+    # detected: the readings the tumour copy number is read under, the reported one first (fitted_readings;
+    # external_tumor_fraction); empty when below detection
+    readings: tuple[PloidyReading, ...] = ()
 
     @property
     def above_ceiling(self) -> bool:
@@ -236,33 +238,46 @@ def fit_tumor_fraction(segments: Segments, bins: Bins, usable: np.ndarray, noise
     ploidy = float(np.sum(states * lengths) / np.sum(lengths))
     interval = (float(accepted.min()), float(accepted.max()))
     return TumorFractionFit(fraction, interval, True, limit, baseline, ploidy, "copy-number fit",
-                            float(improvement), len(means), error, readings=ploidy_readings(fraction, interval, ploidy))
+                            float(improvement), len(means), error, readings=fitted_readings(fraction, interval, ploidy))
 
 
 def external_tumor_fraction(value: float, segments: Segments, bins: Bins, usable: np.ndarray, noise: float,
                             assembly: Assembly, thresholds: Thresholds, error: float) -> TumorFractionFit:
     """A tumour fraction given by the user (e.g. from the highest somatic variant allele fraction).
 
-    The diploid baseline is still fitted, with the tumour fraction held at ``value``. The sample's own fit is
-    made too: where it detects tumour DNA and ``value`` agrees neither with it nor with any of its
-    polyploid readings (within the fit's validated accuracy, ``EXTERNAL_AGREEMENT``, or their
-    intervals), one of the two is wrong, and ``conflict`` says so. An external value that agrees with a
-    polyploid reading chooses it: the baseline fitted at ``value`` is that reading's.
+    The value chooses among the readings of the sample's own fit: those whose fraction it agrees with (within
+    the fit's validated accuracy, ``EXTERNAL_AGREEMENT``, or their intervals) are kept, at ``value``, on the
+    fit's baseline; the diploid first if it is among them, else the nearest. At a low fraction the diploid,
+    near-triploid and single-step tetraploid readings need nearly the same fraction, and all are kept. When
+    the fit agrees with none, one of the two is wrong, and ``conflict`` says so. When the fit detects no tumour
+    DNA, the baseline is fitted at ``value`` and every baseline copy number stays possible (2, 3 and 4).
     """
     own = fit_tumor_fraction(segments, bins, usable, noise, assembly, thresholds, error)
-    means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
-    baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
-    conflict = None
     absolute, relative = EXTERNAL_AGREEMENT
 
-    def agrees(estimate, interval):
-        return abs(estimate - value) <= max(absolute, relative * estimate) or interval[0] <= value <= interval[1]
+    def agrees(reading):
+        low, high = reading.fraction_ci95
+        return abs(reading.fraction - value) <= max(absolute, relative * reading.fraction) or low <= value <= high
 
-    if own.detected and not agrees(own.estimate, own.ci95) \
-            and not any(agrees(r.fraction, r.fraction_ci95) for r in own.readings):
-        polyploid = "".join(f" or {r.fraction:.1%}" for r in own.readings)
-        polyploid = polyploid and f", read polyploid{polyploid}"
-        conflict = (f"the tumour fraction given, {value:.1%}, disagrees with this sample's copy-number fit, "
-                    f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%}){polyploid}")
-    return TumorFractionFit(value, (value, value), True, own.limit, baseline, None, "external", 0.0, len(means),
-                            error, conflict=conflict)
+    conflict = None
+    if own.detected:
+        baseline, candidates = own.baseline_log2, [r for r in own.readings if agrees(r)]
+        if not candidates:
+            others = " or ".join(f"{r.fraction:.1%}" for r in own.readings[1:])
+            conflict = (f"the tumour fraction given, {value:.1%}, disagrees with this sample's copy-number fit, "
+                        f"{own.estimate:.1%} (95% CI {own.ci95[0]:.1%}-{own.ci95[1]:.1%})"
+                        + (f", or {others} read polyploid" if others else ""))
+            candidates = list(own.readings[:1])
+        candidates.sort(key=lambda r: (r.baseline_copy_number != 2, abs(r.fraction - value)))
+    else:
+        means, variances, _ = _segment_table(segments, bins, assembly, thresholds, error)
+        baseline = _profile_fraction(means, variances, value, thresholds)[1] if len(means) else 0.0
+        candidates = [PloidyReading(copies, None, value, (value, value), None) for copies in (2, 3, 4)]
+    readings, seen = [], set()
+    for reading in candidates:  # one per baseline copy number: at a given fraction the step does not matter
+        if reading.baseline_copy_number not in seen:
+            seen.add(reading.baseline_copy_number)
+            readings.append(PloidyReading(reading.baseline_copy_number, reading.copies_per_step, value,
+                                          (value, value), reading.ploidy))
+    return TumorFractionFit(value, (value, value), True, own.limit, baseline, readings[0].ploidy, "external", 0.0,
+                            own.n_segments, error, conflict=conflict, readings=tuple(readings))

@@ -104,12 +104,13 @@ def _tumor_fraction_text(fraction: dict) -> str:
 
 
 def _readings_text(readings: list) -> str:
-    """The ploidy readings of the profile (call.ploidy_readings), one per line."""
+    """The other ploidy readings of the profile (call.reading_values), one per line."""
     if not readings:
         return "&ndash;"
     return "<br>".join(
-        f"baseline {r['baseline_copy_number']} copies, steps of {r['copies_per_step']}: tumour fraction "
-        f"{_number(r['tumor_fraction'], 1, True)}, ERBB2 {_number(r['tumor_copy_number'], 1)}"
+        f"{r['baseline_copy_number']} tumour copies at the baseline"
+        + ("" if r["copies_per_step"] is None else f", steps of {r['copies_per_step']}")
+        + f": tumour fraction {_number(r['tumor_fraction'], 1, True)}, ERBB2 {_number(r['tumor_copy_number'], 1)}"
         f"{_interval(r['tumor_copy_number_ci95'], 1)} tumour copies" for r in readings)
 
 
@@ -135,7 +136,7 @@ def _call_summary(call: dict) -> str:
         ("Tumour fraction", _tumor_fraction_text(call["tumor_fraction"])),
         ("ERBB2 tumour copy number", _number(erbb2["tumor_copy_number"], 1) +
          _interval(erbb2["tumor_copy_number_ci95"], 1) + _floor_text(erbb2.get("tumor_copy_number_floor"))),
-        ("If polyploid (fits as well)", _readings_text(erbb2.get("ploidy_readings"))),
+        ("Other ploidy readings (fit as well)", _readings_text(erbb2.get("ploidy_readings"))),
         ("Focal", {True: "yes", False: "no (broad gain)", None: "&ndash;"}[erbb2["focal"]]),
         ("Amplicon", escape(f"{amplicon['chrom']}:{amplicon['start'] + 1:,}-{amplicon['end']:,} "
                             f"({', '.join(amplicon['genes'])})") if amplicon else "&ndash;"),

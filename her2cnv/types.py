@@ -409,6 +409,5 @@ class Erbb2Call:
     # come from (call.analyse); the plasma fields above are always all-fragment
     called_on: str = "all"
     size_weighted: dict | None = None  # the size-weighted look's own ERBB2 measurement, when it made the call
-    # the tumour fraction, ploidy and ERBB2 tumour copy number of each polyploid reading of the profile that
-    # fits it as well as the diploid one (purity.PloidyReading; call.ploidy_readings)
+    # ERBB2 under the other readings of the profile that fit it as well as the reported one (call.reading_values)
     ploidy_readings: tuple[dict, ...] = ()

@@ -709,7 +709,13 @@ def _bins_on_fasta(c: Context, text: str, edit=None, index: bool = True) -> Case
 def case_fasta_duplicate_contig_name(c: Context):
     """faidx indexes the first 'chr8' and skips the second with a warning: its bases would go missing."""
     case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n>chr8\nCCCC\n>chr18\nGGGG\n")
-    case.phrase = "after contig chr17 comes 'chr8' where the .fai expects chr18 (a duplicate contig name"
+    case.phrase = "after contig chr17 comes sequence that the .fai does not list (a duplicate contig name"
+    return case
+
+
+def case_fasta_contig_renamed_after_indexing(c: Context):
+    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGTACGT\n>chr19\nACGT\n")
+    case.phrase = "comes contig 'chr19' where the .fai expects chr17"
     return case
 
 

@@ -48,36 +48,55 @@ def test_focal_gain_below_8_is_low_level():
     assert classify(tumor_cn=4.0, tumor_ci=(3.0, 5.5))[0] == "low_level_gain"
 
 
-def doubled_readings(tumor_cn, tumor_ci, lod=4.0):
-    """``call.ploidy_readings`` of DETECTED, whose fitted ploidy is 2.0."""
-    fit = TumorFractionFit(0.2, (0.15, 0.25), True, 0.05, 0.0, 2.0, "copy-number fit", 100.0, 10, 0.004,
-                           readings=purity.ploidy_readings(0.2, (0.15, 0.25), 2.0))
-    return call.ploidy_readings(fit, tumor_cn, tumor_ci, lod)
+def fitted(plasma, plasma_ci, floor_plasma=None, detectable=2.225, core_upper=None):
+    """``call.reading_values`` under every reading of a fit at TF 0.2 (0.15-0.25) with fitted ploidy 2: the
+    diploid one first, then its polyploid readings (keyword arguments for ``classify``)."""
+    readings = [call.reading_values(r, plasma, plasma_ci, floor_plasma or plasma_ci[0], detectable, core_upper)
+                for r in purity.fitted_readings(0.2, (0.15, 0.25), 2.0)]
+    reported = readings[0]
+    return dict(tumor_cn=reported["tumor_copy_number"], tumor_ci=reported["tumor_copy_number_ci95"],
+                tumor_cn_floor=reported["tumor_copy_number_floor"], lod=reported["limit_of_detection_copy_number"],
+                core_upper_cn=reported["core_upper_copy_number"], readings=tuple(readings[1:]))
 
 
 def test_a_focal_gain_low_level_only_if_the_genome_is_diploid_is_indeterminate():
-    """Tumour CN 5 (4.2-6.0) read diploid is 10 (8.4-12) read genome-doubled with doubled steps, which fits the
-    profile as well: a high-level amplification cannot be excluded. CN 3 (2.5-3.8) stays low-level under every
-    reading (at most 7.6)."""
-    readings = doubled_readings(5.0, (4.2, 6.0))
-    doubled = [r for r in readings if (r["baseline_copy_number"], r["copies_per_step"]) == (4, 2)][0]
-    assert doubled["tumor_copy_number"] == pytest.approx(10.0) and doubled["tumor_copy_number_ci95"][1] == 12.0
+    """Plasma CN 2.6 (2.5-2.7) at TF 20%: tumour CN 5 (4.0-6.7) read diploid, 10 (8.0-13.3) read genome-doubled
+    with doubled steps at TF 11%, which fits the profile as well: a high-level amplification cannot be excluded.
+    Plasma CN 2.2 (2.15-2.25) is CN 3 diploid and at most 7.3 under every reading: low-level."""
+    values = fitted(2.6, (2.5, 2.7))
+    doubled = [r for r in values["readings"] if (r["baseline_copy_number"], r["copies_per_step"]) == (4, 2)][0]
+    assert doubled["tumor_copy_number"] == pytest.approx(4 + 2 * (5 - 2))
+    assert doubled["tumor_copy_number_ci95"][1] == pytest.approx(4 + 2 * (2 + 0.7 / 0.15 - 2))
     assert doubled["tumor_fraction"] == pytest.approx(0.2 / 1.8) and doubled["ploidy"] == 4.0
-    status, reason = classify(tumor_cn=5.0, tumor_ci=(4.2, 6.0), readings=readings)
-    assert status == "indeterminate" and "read polyploid (ploidy 4.0" in reason and "10.0 (95% CI 8.4-12.0)" in reason
-    assert classify(tumor_cn=3.0, tumor_ci=(2.5, 3.8), readings=doubled_readings(3.0, (2.5, 3.8)))[0] == \
-        "low_level_gain"
+    status, reason = classify(**values)
+    assert status == "indeterminate" and "if the tumour is diploid, but under another ploidy reading" in reason
+    assert "(4 tumour copies at the baseline, steps of 2, ploidy 4.0, tumour fraction 11.1%)" in reason
+    assert "ERBB2 holds 10.0 (95% CI 8.0-13.3)" in reason
+    assert classify(**fitted(2.2, (2.15, 2.25)))[0] == "low_level_gain"
 
 
 def test_a_high_level_call_holds_under_every_reading():
-    readings = doubled_readings(20.0, (14.0, 28.0))
-    assert min(r["tumor_copy_number_ci95"][0] for r in readings) >= 14.0
-    assert classify(readings=readings)[0] == "high_level_amplification"
+    values = fitted(5.6, (5.0, 6.2), floor_plasma=4.4)
+    assert min(r["tumor_copy_number_floor"] for r in values["readings"]) >= values["tumor_cn_floor"] >= 6
+    assert classify(**values)[0] == "high_level_amplification"
 
 
-def test_not_detected_states_the_limit_of_a_doubled_genome_too():
-    status, reason = classify(significant=False, focal=None, lod=3.5, readings=doubled_readings(2.0, (1.5, 2.5), 3.5))
-    assert status == "not_detected" and "3.5 or more" in reason and "7.0 or more if the genome is doubled" in reason
+def test_not_detected_must_hold_under_every_reading():
+    """No gain at TF 20%: an amplification of 3.5 copies would have shown read diploid, 7.0 read genome-doubled
+    (not detected); of 5.0 read diploid, but only 10.0 read genome-doubled (indeterminate: a doubled genome's
+    amplification to 8-10 copies could hide). A genome-doubled CN-10 tumour was called not_detected so."""
+    status, reason = classify(significant=False, focal=None, **fitted(2.0, (1.9, 2.1), detectable=2.225))
+    assert status == "not_detected" and "3.5 or more" in reason and "under every ploidy reading" in reason
+    status, reason = classify(significant=False, focal=None, **fitted(2.0, (1.9, 2.1), detectable=2.45))
+    assert status == "indeterminate" and "5.0 or more tumour copies would have been detected if the tumour is " \
+        "diploid, but under another ploidy reading" in reason and "only 10.0 or more" in reason
+
+
+def test_a_broad_gain_is_low_level_only_if_no_reading_lets_the_core_hold_8():
+    values = fitted(2.2, (2.1, 2.3), core_upper=2.45)  # the core holds < 5.0 diploid, < 10.0 doubled
+    status, reason = classify(focal=False, **values)
+    assert status == "indeterminate" and "under another ploidy reading" in reason and "up to 10.0" in reason
+    assert classify(focal=False, **fitted(2.2, (2.1, 2.3), core_upper=2.225))[0] == "low_level_gain"
 
 
 def test_high_level_needs_6_copies_with_the_confidence_a_gain_needs():
@@ -119,18 +138,25 @@ def test_focal_gain_without_tumour_fraction():
 
 
 def test_tumour_copy_number_interval_carries_both_uncertainties():
-    estimate, (low, high) = call.tumor_copy_number(4.0, (3.6, 4.4), DETECTED)
+    estimate, (low, high) = call.tumor_copy_number(4.0, (3.6, 4.4), 0.2, (0.15, 0.25))
     assert estimate == pytest.approx(2 + 2.0 / 0.2)
     assert low == pytest.approx(2 + 1.6 / 0.25) and high == pytest.approx(2 + 2.4 / 0.15)
-    assert call.tumor_copy_number(4.0, (3.6, 4.4), UNDETECTED) == (None, None)
+
+
+def test_tumour_copy_number_under_a_polyploid_baseline_follows_reference_facts():
+    """[R (2(1 - TF) + TF P) - 2(1 - TF)] / TF with R = PCN / 2: a tetraploid baseline at TF 30% and ERBB2 at
+    CN 12 gives R = (1.4 + 3.6) / (1.4 + 1.2), which reads back as 12; read diploid the same PCN is 8.4."""
+    plasma = 2 * (1.4 + 0.3 * 12) / (1.4 + 0.3 * 4)
+    assert call.copy_number_at(plasma, 0.3, 4) == pytest.approx(12)
+    assert call.copy_number_at(plasma, 0.3) == pytest.approx(2 + (plasma - 2) / 0.3)
 
 
 def test_tumour_copy_number_is_never_negative():
     """PCN 1.9 (1.6-2.5) at TF 20% (15-25%): the formula gives 1.5 (-0.7 to 5.3); no copy number is below 0."""
-    estimate, (low, high) = call.tumor_copy_number(1.9, (1.6, 2.5), DETECTED)
+    estimate, (low, high) = call.tumor_copy_number(1.9, (1.6, 2.5), 0.2, (0.15, 0.25))
     assert estimate == pytest.approx(2 - 0.1 / 0.2) and high == pytest.approx(2 + 0.5 / 0.15)
     assert low == 0.0
-    estimate, (low, high) = call.tumor_copy_number(1.5, (1.4, 1.6), DETECTED)
+    estimate, (low, high) = call.tumor_copy_number(1.5, (1.4, 1.6), 0.2, (0.15, 0.25))
     assert (estimate, low) == (0.0, 0.0) and high == pytest.approx(2 - 0.4 / 0.25)
 
 

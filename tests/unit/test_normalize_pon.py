@@ -248,12 +248,27 @@ def test_a_panel_shallower_than_the_sample_leaves_sparse_bins_unbiased(bins):
 
 
 def test_efficiency_is_the_reference_where_the_panel_is_deep_and_its_kind_median_where_it_is_noise():
-    """Efficiencies spread 0.3 log2 across bins: 10,000 fragments per bin keep them (sampling SD 0.014); 2 per
-    bin, whose sampling SD (1.0) swamps the spread, leave little more than the median."""
+    """Efficiencies spread 0.3 log2 across bins: normals' ratios scattering 1% keep them; ratios scattering 100%
+    (1-2 fragments per bin), whose error swamps the spread, leave little more than the median."""
     rng = np.random.default_rng(3)
     reference = rng.normal(0.0, 0.3, 400)
     usable, kind = np.ones(400, dtype=bool), np.full(400, "genome")
-    deep = pon.efficiency_log2(reference, np.full((10, 400), 1000.0), usable, kind)
+    deep = pon.efficiency_log2(reference, np.exp2(reference) * rng.normal(1, 0.01, (10, 400)), usable, kind)
     assert np.max(np.abs(deep - reference)) < 0.01
-    shallow = pon.efficiency_log2(reference + rng.normal(0, 1.0, 400), np.full((2, 400), 1.0), usable, kind)
-    assert np.std(shallow) < 0.2 * np.std(reference + 1.0)
+    ratios = np.exp2(reference) * rng.gamma(1.0, 1.0, (6, 400))  # 1-2 fragments per normal and bin
+    noisy = np.log2(ratios.mean(axis=0))
+    shallow = pon.efficiency_log2(noisy, ratios, usable, kind)
+    assert np.std(shallow) < 0.5 * np.std(noisy)
+
+
+def test_one_deep_normal_with_a_constitutional_gain_cannot_move_the_reference(bins):
+    """Eight normals, one of them 8 times deeper and with a one-copy gain (x1.5) over the ERBB2 locus: summed
+    counts would follow it (+0.26 log2 in an audit), the median of log2 depths barely (0.01); the clipped mean of
+    ratios by 3 of its Poisson SDs over 8 at most (here 0.04)."""
+    normals = [simulate_counts(bins, seed) for seed in range(7)]
+    gained = np.where(bins.kind == "locus", 1.5, 1.0)
+    normals.append(simulate_counts(bins, 99, depth=2400.0, ratio=gained))
+    clean = pon.build_panel(np.vstack(normals[:7]), bins, tuple(f"N{i}" for i in range(7)), assembly=GRCH38)[0]
+    mixed = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), assembly=GRCH38)[0]
+    locus = (bins.kind == "locus") & mixed.usable & clean.usable
+    assert abs(np.mean(mixed.reference_log2[locus] - clean.reference_log2[locus])) < 0.05

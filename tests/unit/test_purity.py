@@ -107,9 +107,10 @@ def test_each_ploidy_reading_gives_the_same_levels(baseline, step):
     """A reading's levels differ from the diploid fit's by one constant (the baseline absorbs it), so no depth
     profile can prefer either: the readings are exact, not approximate."""
     states = np.arange(1, 9, dtype=float)
-    (reading,) = [r for r in purity.ploidy_readings(0.2, (0.18, 0.22), 2.3)
-                  if (r.baseline_copy_number, r.copies_per_step) == (baseline, step)]
-    doubled = purity.expected_log2(reading.fraction, np.array([reading.copy_number(c) for c in states]))
+    readings = purity.fitted_readings(0.2, (0.18, 0.22), 2.3)
+    assert (readings[0].baseline_copy_number, readings[0].fraction) == (2, 0.2)
+    (reading,) = [r for r in readings if (r.baseline_copy_number, r.copies_per_step) == (baseline, step)]
+    doubled = purity.expected_log2(reading.fraction, baseline + step * (states - 2))
     difference = doubled - purity.expected_log2(0.2, states)
     assert np.ptp(difference) == pytest.approx(0, abs=1e-12)
     assert reading.ploidy == pytest.approx(baseline + step * 0.3)
@@ -132,13 +133,17 @@ def test_a_polyploid_tumour_is_fitted_as_diploid_with_its_true_reading_beside(st
     assert true.ploidy == pytest.approx(np.mean(states), abs=0.05)
 
 
-def test_external_fraction_of_a_doubled_reading_is_not_a_conflict():
-    """TF 0.3 given for a doubled tumour that the fit reads at 0.46 agrees with the fit's (4, 2) reading; a value
-    that agrees with no reading conflicts."""
+def test_an_external_fraction_keeps_the_readings_it_agrees_with():
+    """A doubled tumour at TF 0.3, which the fit reads diploid at 0.46: 0.3 agrees only with the (4, 2) reading,
+    which it keeps, on the fit's baseline (the level of 4 copies); 0.12 agrees with no reading and conflicts. At
+    TF 0.05 the diploid, triploid and single-step tetraploid readings need nearly the same fraction: all stay."""
     segments, bins = make_profile(0.3, [4, 6, 4, 2, 4, 6, 4, 4, 2, 4], baseline=-0.1)
     arguments = (segments, bins, np.ones(len(bins), bool), 0.1, GRCH38, THRESHOLDS, ERROR)
     fit = purity.external_tumor_fraction(0.3, *arguments)
-    assert fit.conflict is None
-    assert fit.baseline_log2 == pytest.approx(-0.1, abs=0.01)  # the baseline of the doubled genome's diploid state
+    assert fit.conflict is None and [(r.baseline_copy_number, r.fraction) for r in fit.readings] == [(4, 0.3)]
+    assert fit.baseline_log2 == pytest.approx(purity.expected_log2(0.3, np.array([4.0]))[0] - 0.1, abs=0.01)
     conflict = purity.external_tumor_fraction(0.12, *arguments).conflict
     assert "disagrees" in conflict and "read polyploid" in conflict
+    segments, bins = make_profile(0.05, [2, 3, 2, 1, 2, 3, 2, 2, 1, 2], noise_se=0.002)
+    low = purity.external_tumor_fraction(0.05, segments, bins, *arguments[2:])
+    assert [r.baseline_copy_number for r in low.readings] == [2, 3, 4]
