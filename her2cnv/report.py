@@ -41,7 +41,8 @@ the tumour); with an unknown tumour fraction the tumour copy number cannot be es
 copy number alone reaches 8. A depth profile cannot tell a diploid tumour from a near-triploid or
 genome-doubled one: tumour copy numbers are those of the diploid reading, the others are listed beside it, and a
 gain that would be high-level under one of them is not called low-level. Intervals reflect sampling and
-normalisation noise, not biological variation between draws. Subclonal amplifications appear with a lower copy number.</p>"""
+normalisation noise, not biological variation between draws. Subclonal amplifications appear with a lower copy
+number.</p>"""
 
 MONITOR_METHOD = """<p>Each timepoint is compared with the first (baseline) on excess plasma copy number (PCN - 2),
 tumour fraction and tumour copy number. A change counts as real when it exceeds measurement noise: z = change /
