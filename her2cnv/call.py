@@ -291,7 +291,10 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         return "indeterminate", (f"Focal ERBB2 gain ({level_text}) but {tf_text}, so the tumour copy number cannot "
                                  "be established; give --tumor-fraction (e.g. from variant allele fractions).")
     interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
+    if tumor_fraction.readings and tumor_fraction.readings[0].baseline_copy_number != 2:
+        interval += f", {reported}"  # an external fraction that agrees only with a polyploid reading
     floor = f"at least {tumor_cn_floor:.1f} copies with the confidence a gain needs (z {thresholds.min_z_score:g})"
+    named = "" if interval.endswith(reported) else f" {reported}"  # the reported reading, named once
     enough = thresholds.min_amplification_copy_number
 
     def high_level(cn, cn_floor):
@@ -302,7 +305,7 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         if other is None or high_level(other["tumor_copy_number"], other["tumor_copy_number_floor"]):
             return "high_level_amplification", f"Focal ERBB2 amplification ({level_text}); {interval}; {floor}."
         return "indeterminate", (
-            f"Focal ERBB2 amplification ({level_text}): {interval} {reported}, {floor}, but under another ploidy "
+            f"Focal ERBB2 amplification ({level_text}): {interval}{named}, {floor}, but under another ploidy "
             f"reading that fits the profile as well ({_reading_text(other, share)}) "
             f"{other['tumor_copy_number']:.1f}, at least {other['tumor_copy_number_floor']:.1f}, too few to call "
             f"high-level; {hint}.")
@@ -311,7 +314,7 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         if other is not None and other["tumor_copy_number_ci95"][1] >= high:
             low, upper = other["tumor_copy_number_ci95"]
             return "indeterminate", (
-                f"Focal ERBB2 gain ({level_text}): {interval} {reported}, but under another ploidy reading that fits "
+                f"Focal ERBB2 gain ({level_text}): {interval}{named}, but under another ploidy reading that fits "
                 f"the profile as well ({_reading_text(other, share)}) ERBB2 holds {other['tumor_copy_number']:.1f} "
                 f"(95% CI {low:.1f}-{upper:.1f}), so a high-level amplification (>= {high:g}) cannot be excluded; "
                 f"{hint}.")

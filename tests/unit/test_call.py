@@ -230,3 +230,17 @@ def test_size_weighted_call_keeps_the_plasma_measurement_and_takes_the_rest_from
     assert combined.called_on == "size_weighted" and combined.size_weighted["plasma_copy_number"] == 3.5
     assert combined.reason.startswith("Tumour fraction below detection with all fragments (< 6.0%)")
     assert combined.reason.endswith("On these size-weighted fragments: Focal ERBB2 amplification (PCN 3.5).")
+
+
+def test_a_reported_polyploid_reading_is_named_in_the_reason():
+    """An external fraction that agrees only with the genome-doubled reading: the copy numbers are that reading's,
+    and the reason says so."""
+    doubled = purity.PloidyReading(4, 2, 0.3, (0.3, 0.3), 4.5)
+    fit = TumorFractionFit(0.3, (0.3, 0.3), True, 0.05, 0.0, 4.5, "external", 0.0, 10, 0.004, readings=(doubled,))
+    values = call.reading_values(doubled, 3.85, (3.6, 4.1), 3.4, 2.2, None)
+    status, reason = classify(tumor_fraction=fit, tumor_cn=values["tumor_copy_number"],
+                              tumor_ci=values["tumor_copy_number_ci95"],
+                              tumor_cn_floor=values["tumor_copy_number_floor"])
+    assert status == "high_level_amplification" and values["tumor_copy_number"] == pytest.approx(
+        (1.925 * (1.4 + 1.2) - 1.4) / 0.3)
+    assert "at tumour fraction 30.0% (external), read with 4 tumour copies at the baseline;" in reason
