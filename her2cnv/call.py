@@ -187,7 +187,8 @@ def reading_values(reading: purity.PloidyReading, plasma: float, plasma_ci: tupl
                    floor_plasma: float, detectable_plasma: float | None, core_upper_plasma: float | None) -> dict:
     """ERBB2 under one reading of the profile: tumour copy number and interval, its floor (the plasma level
     min_z_score SEs down, read at the top of the TF interval), the limit of detection (the plasma CN a core
-    amplification reaches significance at, at the bottom) and the core's 95% upper copy number (ditto)."""
+    amplification reaches significance at, at the bottom) and the core's 95% upper copy number (at the end of
+    the TF interval that makes it largest)."""
     copies, fraction, interval = reading.baseline_copy_number, reading.fraction, reading.fraction_ci95
     estimate, ci = tumor_copy_number(plasma, plasma_ci, fraction, interval, copies)
     return {"baseline_copy_number": copies, "copies_per_step": reading.copies_per_step, "ploidy": reading.ploidy,
@@ -198,7 +199,7 @@ def reading_values(reading: purity.PloidyReading, plasma: float, plasma_ci: tupl
             "limit_of_detection_copy_number": None if detectable_plasma is None else copy_number_at(
                 detectable_plasma, interval[0], copies),
             "core_upper_copy_number": None if core_upper_plasma is None else copy_number_at(
-                core_upper_plasma, interval[0], copies)}
+                core_upper_plasma, interval[0] if core_upper_plasma > 2 else interval[1], copies)}
 
 
 def _reading_name(copies: int) -> str:

@@ -26,14 +26,15 @@ unless asked to keep them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .bins import arm_masks, canonical_contig
+from .bins import arm_index, arm_masks, canonical_contig
 from .errors import InputError
 from .normalize import LN2_SQUARED, denoise, gc_corrected_log2, inverse_variance, mapd, on_amplicon, static_mask
-from .segment import neighbour_overdispersion
+from .segment import neighbour_overdispersion, segment_profile
 from .types import Assembly, Bins, Panel
 
 MIN_NORMALS = 3
@@ -52,6 +53,8 @@ UPPER_BOUND_Z = 1.645  # arm_level_error is a one-sided 95% upper bound: a panel
 # Poisson SDs from the normals' median ratio beyond which a normal's ratio is clipped: one normal's constitutional
 # change then moves a bin's reference by at most 3 of its SDs / n, while clipping biases a Poisson mean by < 1%
 REFERENCE_CLIP = 3.0
+CONSTITUTIONAL_SHIFT = 0.3  # log2: half a one-copy gain (+0.58), under a third of a one-copy loss (-1)
+CONSTITUTIONAL_BINS = 5  # ... over at least this many usable bins (50 kb of the locus, 500 kb elsewhere)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class PanelReport:
     noise_reference: float  # ... after dividing by the panel's reference
     noise_denoised: float  # ... after projecting out the panel's components
     arm_level_error: float  # see ``arm_level_error``
+    excluded_bins: dict[str, int]  # sample -> bins left out of the reference (``constitutional_changes``)
 
 
 def chi_square_quantile(z: float, degrees: int) -> float:
@@ -102,23 +106,24 @@ def residual_basis(residuals: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return basis
 
 
-def normal_ratios(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+def normal_ratios(counts: np.ndarray, expected: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
     """Each normal's count over its fitted depth (``normalize.gc_corrected_log2``'s expected count), per bin,
-    clipped to ``REFERENCE_CLIP`` Poisson SDs of the normals' median ratio: (n_normals, n_bins).
+    clipped to ``REFERENCE_CLIP`` Poisson SDs of the normals' median ratio: (n_normals, n_bins); NaN where
+    ``excluded`` (``constitutional_changes``).
 
-    Ratios, not log2 depths, so that few fragments per bin bias nothing; clipped, so that one normal with a
-    constitutional change (or much deeper than the rest) cannot pull a bin far, while normals that sampling
-    alone spreads are left be.
+    Ratios, not log2 depths, so that few fragments per bin bias nothing; clipped, so that one normal much deeper
+    than the rest, or off in a bin, cannot pull that bin far, while normals that sampling alone spreads are
+    left be. A normal's change over many shallow bins passes the clip bin by bin: ``excluded`` removes it.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = counts / expected
+        ratios = np.where(excluded, np.nan, counts / expected) if excluded is not None else counts / expected
         centre = np.nanmedian(ratios, axis=0)
         # the SD from the larger of median and mean: at ~1 fragment per bin the median is often 0
         spread = REFERENCE_CLIP * np.sqrt(np.fmax(centre, np.nanmean(ratios, axis=0)) / expected)
         return np.clip(ratios, centre - spread, centre + spread)
 
 
-def reference_log2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+def reference_log2(counts: np.ndarray, expected: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
     """Per-bin log2 depth of the normals relative to their fitted depths: the mean of ``normal_ratios``.
 
     Not the median of their log2 depths, the reference until 2026-11-22: with few fragments per bin (the 10 kb
@@ -126,32 +131,66 @@ def reference_log2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
     +0.05 log2 at 5 fragments per bin and +0.28 at 1, and the bias stays in every sample's ratio unless the
     sample has the normals' depth (a diploid ERBB2 read as plasma CN 1.84 at z -5 against 0.1x normals).
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log2(np.nanmean(normal_ratios(counts, expected), axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bin every normal is excluded from: NaN, masked
+        return np.log2(np.nanmean(normal_ratios(counts, expected, excluded), axis=0))
 
 
-def efficiency_log2(reference: np.ndarray, ratios: np.ndarray, usable: np.ndarray, kind: np.ndarray) -> np.ndarray:
+def constitutional_changes(log2_depth: np.ndarray, expected: np.ndarray, bins: Bins, usable: np.ndarray,
+                           assembly: Assembly) -> np.ndarray:
+    """(n_normals, n_bins) bool: the bins of each normal inside a segment of its profile against the normals'
+    median that is shifted by more than ``CONSTITUTIONAL_SHIFT`` log2 with a 95% interval clear of 0: a
+    constitutional gain or loss (or a clonal-haematopoiesis event), which the reference leaves out there.
+
+    The per-bin clip cannot see such a change where bins hold a few fragments (a 1.5-fold gain is within 3
+    Poisson SDs at 5 fragments), yet a mean over three normals moved the whole ERBB2 locus by 0.21 log2. The
+    median of the normals is the yardstick, not a leave-one-out mean, which one changed normal would shift
+    for all the others.
+    """
+    profiles = np.where(usable, log2_depth - np.nanmedian(log2_depth, axis=0), np.nan)
+    arm = arm_index(bins, assembly)
+    excluded = np.zeros(log2_depth.shape, dtype=bool)
+    for i, profile in enumerate(profiles):
+        weight = np.where(usable, LN2_SQUARED * np.maximum(expected[i], 0.5), 0.0)  # Poisson inverse variances
+        segments = segment_profile(profile, weight, bins.chrom, arm=arm)
+        shifted = (np.abs(segments.log2_ratio) > CONSTITUTIONAL_SHIFT) & (segments.n_bins >= CONSTITUTIONAL_BINS) \
+            & ((segments.ci_low > 0) | (segments.ci_high < 0))
+        for k in np.flatnonzero(shifted):
+            excluded[i, segments.first_bin[k]:segments.end_bin[k]] = True
+    return excluded & usable
+
+
+def efficiency_log2(reference: np.ndarray, ratios: np.ndarray, expected: np.ndarray, usable: np.ndarray,
+                    kind: np.ndarray) -> np.ndarray:
     """The reference shrunk towards the median of its bin kind by its own error (empirical Bayes): the bin's
     depth efficiency as the bins' weights use it (``normalize.log2_ratios``).
 
     A weight from the reference itself would favour bins whose normals happened to read high, exactly where the
     sample's ratio reads low: every weighted level would be biased down by about ln2 x the reference's error
-    variance (0.05 log2 with 12 normals of 2 fragments per bin). Shrunk by ``tau^2 / (tau^2 + v)`` (``v`` that
-    variance, from the normals' ``ratios`` spread; ``tau^2`` the kind's spread of references beyond it), the
-    bias is at most ``ln2 x tau^2 v / (tau^2 + v)``, and where the panel is deep (capture targets) the
-    efficiency is the reference.
+    variance (0.05 log2 with 12 normals of 2 fragments per bin). Shrunk by ``tau^2 / (tau^2 + v)`` (``tau^2``
+    the kind's spread of references beyond their error), the bias is at most ``ln2 x tau^2 v / (tau^2 + v)``,
+    and where the panel is deep (capture targets) the efficiency is the reference. ``v`` is the Poisson variance
+    of the mean of the normals' ``ratios`` from their expected counts, times the kind's median ratio of the
+    normals' observed spread to it (weighted counts spread more than Poisson): from the expected counts, not
+    each bin's own spread, which in a few normals is noise that would correlate with the reference again.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        present = np.isfinite(ratios)
+        n = present.sum(axis=0)
         mean = np.nanmean(ratios, axis=0)
-        error = np.nanvar(ratios, axis=0, ddof=1) / len(ratios) / (LN2_SQUARED * mean ** 2)
+        poisson = np.sum(np.where(present, 1.0 / (expected * mean), 0.0), axis=0) / n ** 2 / LN2_SQUARED
+        spread = np.nanvar(ratios, axis=0, ddof=1) / n / (LN2_SQUARED * mean ** 2) / poisson
     efficiency = np.full(len(reference), np.nan)
     for value in np.unique(kind):
         members = usable & (kind == value)
         if members.any():
+            overdispersion = max(float(np.nanmedian(spread[members])), 1.0) if np.isfinite(spread[members]).any() \
+                else 1.0
+            error = poisson[members] * overdispersion
             centre = np.median(reference[members])
-            spread = max(float(np.var(reference[members]) - np.mean(error[members])), 0.0)
-            shrink = spread / (spread + error[members]) if spread > 0 else np.zeros(int(members.sum()))
-            efficiency[members] = centre + shrink * (reference[members] - centre)
+            tau = max(float(np.var(reference[members]) - np.mean(error)), 0.0)
+            efficiency[members] = centre + tau / (tau + error) * (reference[members] - centre)
     return efficiency
 
 
@@ -160,7 +199,8 @@ def coverage_mask(reference: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.where(atypical, 1, 0).astype(np.uint8)
 
 
-def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, bins: Bins, usable: np.ndarray):
+def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, bins: Bins, usable: np.ndarray,
+              excluded: np.ndarray | None = None):
     """Each normal's denoised profile against a panel built from the other folds.
 
     Returns (denoised, reference-only) residual profiles, both (n_normals, n_bins), NaN where not usable.
@@ -171,9 +211,11 @@ def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, 
     reference_only = np.full(log2_depth.shape, np.nan)
     for fold in np.unique(folds):
         held_out, others = folds == fold, folds != fold
-        reference = reference_log2(counts[others], expected[others])
+        left_out = None if excluded is None else excluded[others]
+        reference = reference_log2(counts[others], expected[others], left_out)
         known = usable & np.isfinite(reference)  # a few shallow normals can leave a usable bin empty
-        basis = residual_basis(np.where(known, log2_depth[others] - reference, 0.0), known)
+        residuals = np.where(known, log2_depth[others] - reference, 0.0)
+        basis = residual_basis(residuals if left_out is None else np.where(left_out, 0.0, residuals), known)
         for i in np.flatnonzero(held_out):
             residual = np.where(known, log2_depth[i] - reference, 0.0)
             reference_only[i, known] = denoise(residual, basis[:0], bins, known)[known]
@@ -251,9 +293,12 @@ def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> d
 
 def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
          assembly: Assembly) -> tuple[Panel, np.ndarray, np.ndarray]:
-    reference = reference_log2(counts, expected)
-    mask = static_mask(bins) | coverage_mask(reference, counts)
-    denoised, _ = cross_fit(log2_depth, counts, expected, bins, mask == 0)
+    """The panel, the normals' cross-fitted profiles and the bins of each left out (``constitutional_changes``)."""
+    mask = static_mask(bins) | coverage_mask(reference_log2(counts, expected), counts)
+    excluded = constitutional_changes(log2_depth, expected, bins, mask == 0, assembly)
+    reference = reference_log2(counts, expected, excluded)
+    mask[(mask == 0) & ~np.isfinite(reference)] |= 1
+    denoised, _ = cross_fit(log2_depth, counts, expected, bins, mask == 0, excluded)
     _, variance_ratio = systematic_variance(denoised, expected, mask == 0, bins.kind)
     limit = max(chi_square_quantile(SPREAD_SIGNIFICANCE_Z, len(names)) / len(names), SPREAD_MIN_RATIO)
     for value in np.unique(bins.kind):
@@ -264,20 +309,20 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
     usable = mask == 0
     if not usable.any():
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
-    denoised, reference_only = cross_fit(log2_depth, counts, expected, bins, usable)
+    denoised, _ = cross_fit(log2_depth, counts, expected, bins, usable, excluded)
     systematic = systematic_variance(denoised, expected, usable, bins.kind)[0]
-    efficiency = efficiency_log2(reference, normal_ratios(counts, expected), usable, bins.kind)
+    efficiency = efficiency_log2(reference, normal_ratios(counts, expected, excluded), expected, usable, bins.kind)
     weights = inverse_variance(expected * np.exp2(efficiency), systematic)
     null_bins = np.flatnonzero(np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()]))
     panel = Panel(
         channel=channel, bins_checksum=bins.checksum, assembly=bins.assembly, sample_names=tuple(names),
         reference_log2=np.where(usable, reference, np.nan), efficiency_log2=efficiency,
         systematic_variance=systematic,
-        mask=mask, basis=residual_basis(np.where(usable, log2_depth - reference, 0.0), usable),
-        null_bins=null_bins, null_log2=denoised[:, null_bins],
+        mask=mask, basis=residual_basis(np.where(usable & ~excluded, log2_depth - reference, 0.0), usable),
+        null_bins=null_bins, null_log2=np.where(excluded, np.nan, denoised)[:, null_bins],
         arm_level_error=arm_level_error(denoised, weights, bins, usable, assembly),
     )
-    return panel, denoised, reference_only
+    return panel, denoised, excluded
 
 
 def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *, assembly: Assembly,
@@ -294,7 +339,7 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     corrected = [gc_corrected_log2(row, bins, static) for row in counts]
     log2_depth = np.vstack([c[0] for c in corrected])
     expected = np.vstack([c[1] for c in corrected])
-    panel, denoised, _ = _fit(log2_depth, expected, counts, bins, names, channel, assembly)
+    panel, denoised, excluded = _fit(log2_depth, expected, counts, bins, names, channel, assembly)
     outliers = find_outliers(denoised, bins, names)
     keep = np.array([name not in outliers or keep_outliers for name in names])
     if not keep.all():
@@ -302,8 +347,9 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
             raise InputError(f"panel of normals: only {keep.sum()} normals remain after leaving out outliers "
                              f"({', '.join(outliers)}); add normals or use --keep-outliers")
         names = tuple(n for n, k in zip(names, keep) if k)
-        panel, denoised, _ = _fit(log2_depth[keep], expected[keep], counts[keep], bins, names, channel, assembly)
-    _, reference_only = cross_fit(log2_depth[keep], counts[keep], expected[keep], bins, panel.usable)
+        panel, denoised, excluded = _fit(log2_depth[keep], expected[keep], counts[keep], bins, names, channel,
+                                         assembly)
+    _, reference_only = cross_fit(log2_depth[keep], counts[keep], expected[keep], bins, panel.usable, excluded)
     gc_only = log2_depth[keep] - np.nanmedian(np.where(panel.usable, log2_depth[keep], np.nan), axis=1, keepdims=True)
     genome = (bins.kind != "locus") & panel.usable
     noise = {label: float(np.median([mapd(p, bins.chrom, genome) for p in profiles]))
@@ -311,7 +357,8 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     masked = {str(bit): int(np.sum((panel.mask & bit) != 0)) for bit in (1, 2, 4, 8, 16, 32)}
     report = PanelReport(used=names, outliers=outliers, n_components=panel.basis.shape[0], masked=masked,
                          noise_gc_only=noise["gc"], noise_reference=noise["reference"],
-                         noise_denoised=noise["denoised"], arm_level_error=panel.arm_level_error)
+                         noise_denoised=noise["denoised"], arm_level_error=panel.arm_level_error,
+                         excluded_bins={name: int(n) for name, n in zip(names, excluded.sum(axis=1)) if n})
     return panel, report
 
 

@@ -93,8 +93,9 @@ class PloidyReading:
     Readings of a fit: a step of one copy at fraction ``p'`` on a diploid baseline changes the level by ``p'/2``
     of the baseline; ``s`` (``copies_per_step``) copies at fraction ``p`` on a baseline of ``m`` copies by
     ``s p / (2(1-p) + p m)``. Equal when ``p = 2u / (1 - u(m - 2))`` with ``u = p' / (2s)``, and every copy
-    number the diploid reading gives as ``c`` is then ``m + s(c - 2)``. Readings at an external fraction have
-    no step (``copies_per_step`` None): given the fraction, the baseline's copies alone fix the copy numbers.
+    number the diploid reading gives as ``c`` is then ``m + s(c - 2)``. Given an external fraction, the
+    baseline's copies alone fix the copy numbers; the step is kept from the fit's reading, or None where the
+    sample's own fit detected no tumour DNA.
     """
 
     baseline_copy_number: int

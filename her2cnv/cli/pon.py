@@ -56,6 +56,9 @@ def run(args):
                     pon.RECOMMENDED_NORMALS)
     for sample, reason in report.outliers.items():
         log.warning("normal %s is an outlier: %s (%s)", sample, reason, "kept" if args.keep_outliers else "left out")
+    for sample, n_bins in report.excluded_bins.items():
+        log.info("normal %s: %d bins in a copy-number change of its own, left out of the reference there", sample,
+                 n_bins)
     log.info("panel: %d normals, %d components, noise (MAPD) %.3f after GC correction, %.3f after the panel, "
              "arm-level error %.4f log2", len(report.used), report.n_components, report.noise_gc_only,
              report.noise_denoised, report.arm_level_error)

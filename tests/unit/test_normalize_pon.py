@@ -248,17 +248,19 @@ def test_a_panel_shallower_than_the_sample_leaves_sparse_bins_unbiased(bins):
 
 
 def test_efficiency_is_the_reference_where_the_panel_is_deep_and_its_kind_median_where_it_is_noise():
-    """Efficiencies spread 0.3 log2 across bins: normals' ratios scattering 1% keep them; ratios scattering 100%
-    (1-2 fragments per bin), whose error swamps the spread, leave little more than the median."""
+    """Efficiencies spread 0.3 log2 across bins: with 10,000 expected fragments per normal and bin they are kept;
+    with 1.5 (Poisson counts), whose error swamps the spread, little more than the median is left."""
     rng = np.random.default_rng(3)
     reference = rng.normal(0.0, 0.3, 400)
     usable, kind = np.ones(400, dtype=bool), np.full(400, "genome")
-    deep = pon.efficiency_log2(reference, np.exp2(reference) * rng.normal(1, 0.01, (10, 400)), usable, kind)
-    assert np.max(np.abs(deep - reference)) < 0.01
-    ratios = np.exp2(reference) * rng.gamma(1.0, 1.0, (6, 400))  # 1-2 fragments per normal and bin
-    noisy = np.log2(ratios.mean(axis=0))
-    shallow = pon.efficiency_log2(noisy, ratios, usable, kind)
-    assert np.std(shallow) < 0.5 * np.std(noisy)
+    deep_expected = np.full((10, 400), 10_000.0)
+    deep = rng.poisson(deep_expected * np.exp2(reference)) / deep_expected
+    efficiency = pon.efficiency_log2(np.log2(deep.mean(axis=0)), deep, deep_expected, usable, kind)
+    assert np.max(np.abs(efficiency - reference)) < 0.02
+    shallow_expected = np.full((6, 400), 1.5)
+    shallow = rng.poisson(shallow_expected * np.exp2(reference)) / shallow_expected
+    noisy = np.log2(np.maximum(shallow.mean(axis=0), 0.05))
+    assert np.std(pon.efficiency_log2(noisy, shallow, shallow_expected, usable, kind)) < 0.5 * np.std(noisy)
 
 
 def test_one_deep_normal_with_a_constitutional_gain_cannot_move_the_reference(bins):
@@ -272,3 +274,23 @@ def test_one_deep_normal_with_a_constitutional_gain_cannot_move_the_reference(bi
     mixed = pon.build_panel(np.vstack(normals), bins, tuple(f"N{i}" for i in range(8)), assembly=GRCH38)[0]
     locus = (bins.kind == "locus") & mixed.usable & clean.usable
     assert abs(np.mean(mixed.reference_log2[locus] - clean.reference_log2[locus])) < 0.05
+
+
+def test_a_shallow_normal_with_a_constitutional_gain_is_left_out_where_it_has_it(bins):
+    """Three normals with ~6 fragments per locus bin, one with a one-copy gain (x1.5) over the locus: within 3
+    Poisson SDs bin by bin, so the clip keeps it, but its own profile segments it out, and the reference there
+    is the other two's. A sample's locus then reads as against a panel whose third normal is clean (an audit had
+    the locus read 0.21 log2 high, a diploid ERBB2 at plasma CN 1.63)."""
+    gained = np.where(bins.kind == "locus", 1.5, 1.0)
+    clean = [simulate_counts(bins, 1, depth=60.0), simulate_counts(bins, 2, depth=60.0)]
+    panel, report = pon.build_panel(np.vstack(clean + [simulate_counts(bins, 3, depth=60.0, ratio=gained)]), bins,
+                                    ("N1", "N2", "SAME"), assembly=GRCH38)
+    assert set(report.excluded_bins) == {"SAME"} and report.excluded_bins["SAME"] >= 0.9 * (bins.kind == "locus").sum()
+    reference = pon.build_panel(np.vstack(clean + [simulate_counts(bins, 4, depth=60.0)]), bins, ("N1", "N2", "N4"),
+                                assembly=GRCH38)[0]
+    levels = []
+    for candidate in (panel, reference):
+        sample = normalize.log2_ratios(simulate_counts(bins, 7), candidate, bins)
+        locus = (bins.kind == "locus") & np.isfinite(sample.log2_ratio)
+        levels.append(np.average(sample.log2_ratio[locus], weights=sample.weight[locus]))
+    assert abs(levels[0] - levels[1]) < 0.1  # the reference noise of 2 normals against 3 at 6 fragments per bin
