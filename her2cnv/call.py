@@ -231,7 +231,8 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
     high = thresholds.high_level_copy_number
     tf_text = tumor_fraction.describe()
     share = "tumour fraction" if tumor_fraction.fragments == "all" else "tumour share of size-weighted fragments"
-    reported = _reading_name(tumor_fraction.readings[0].baseline_copy_number if tumor_fraction.readings else 2)
+    reported_copies = tumor_fraction.readings[0].baseline_copy_number if tumor_fraction.readings else 2
+    reported = _reading_name(reported_copies)
     hint = ("the tumour fraction given agrees with both" if tumor_fraction.method == "external" else
             "a tumour fraction from variant allele fractions (--tumor-fraction) can tell them apart")
 
@@ -292,10 +293,11 @@ def classify(*, qc: dict, significant: bool, focal: bool | None, plasma_ci: tupl
         return "indeterminate", (f"Focal ERBB2 gain ({level_text}) but {tf_text}, so the tumour copy number cannot "
                                  "be established; give --tumor-fraction (e.g. from variant allele fractions).")
     interval = f"tumour copy number {tumor_cn:.1f} (95% CI {tumor_ci[0]:.1f}-{tumor_ci[1]:.1f}) at {tf_text}"
-    if tumor_fraction.readings and tumor_fraction.readings[0].baseline_copy_number != 2:
-        interval += f", {reported}"  # an external fraction that agrees only with a polyploid reading
+    # the reported reading is named once: in the interval when an external fraction chose a polyploid one
+    named = f" {reported}" if reported_copies == 2 else ""
+    if not named:
+        interval += f", {reported}"
     floor = f"at least {tumor_cn_floor:.1f} copies with the confidence a gain needs (z {thresholds.min_z_score:g})"
-    named = "" if interval.endswith(reported) else f" {reported}"  # the reported reading, named once
     enough = thresholds.min_amplification_copy_number
 
     def high_level(cn, cn_floor):
