@@ -123,8 +123,8 @@ def normal_ratios(counts: np.ndarray, expected: np.ndarray, excluded: np.ndarray
         return np.clip(ratios, centre - spread, centre + spread)
 
 
-def reference_log2(counts: np.ndarray, expected: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
-    """Per-bin log2 depth of the normals relative to their fitted depths: the mean of ``normal_ratios``.
+def reference_log2(ratios: np.ndarray) -> np.ndarray:
+    """Per-bin log2 depth of the normals relative to their fitted depths: the mean of their ``normal_ratios``.
 
     Not the median of their log2 depths, the reference until 2026-11-22: with few fragments per bin (the 10 kb
     locus bins of low-pass normals) that median is biased by the counts' discreteness and the pseudo-count,
@@ -133,7 +133,7 @@ def reference_log2(counts: np.ndarray, expected: np.ndarray, excluded: np.ndarra
     """
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a bin every normal is excluded from: NaN, masked
-        return np.log2(np.nanmean(normal_ratios(counts, expected, excluded), axis=0))
+        return np.log2(np.nanmean(ratios, axis=0))
 
 
 def constitutional_changes(log2_depth: np.ndarray, expected: np.ndarray, bins: Bins, usable: np.ndarray,
@@ -212,7 +212,7 @@ def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, 
     for fold in np.unique(folds):
         held_out, others = folds == fold, folds != fold
         left_out = None if excluded is None else excluded[others]
-        reference = reference_log2(counts[others], expected[others], left_out)
+        reference = reference_log2(normal_ratios(counts[others], expected[others], left_out))
         known = usable & np.isfinite(reference)  # a few shallow normals can leave a usable bin empty
         residuals = np.where(known, log2_depth[others] - reference, 0.0)
         basis = residual_basis(residuals if left_out is None else np.where(left_out, 0.0, residuals), known)
@@ -294,9 +294,10 @@ def find_outliers(denoised: np.ndarray, bins: Bins, names: tuple[str, ...]) -> d
 def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
          assembly: Assembly) -> tuple[Panel, np.ndarray, np.ndarray]:
     """The panel, the normals' cross-fitted profiles and the bins of each left out (``constitutional_changes``)."""
-    mask = static_mask(bins) | coverage_mask(reference_log2(counts, expected), counts)
+    mask = static_mask(bins) | coverage_mask(reference_log2(normal_ratios(counts, expected)), counts)
     excluded = constitutional_changes(log2_depth, expected, bins, mask == 0, assembly)
-    reference = reference_log2(counts, expected, excluded)
+    ratios = normal_ratios(counts, expected, excluded)
+    reference = reference_log2(ratios)
     mask[(mask == 0) & ~np.isfinite(reference)] |= 1
     denoised, _ = cross_fit(log2_depth, counts, expected, bins, mask == 0, excluded)
     _, variance_ratio = systematic_variance(denoised, expected, mask == 0, bins.kind)
@@ -311,7 +312,7 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
     denoised, _ = cross_fit(log2_depth, counts, expected, bins, usable, excluded)
     systematic = systematic_variance(denoised, expected, usable, bins.kind)[0]
-    efficiency = efficiency_log2(reference, normal_ratios(counts, expected, excluded), expected, usable, bins.kind)
+    efficiency = efficiency_log2(reference, ratios, expected, usable, bins.kind)
     weights = inverse_variance(expected * np.exp2(efficiency), systematic)
     null_bins = np.flatnonzero(np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()]))
     panel = Panel(
