@@ -12,4 +12,13 @@ include: "rules/her2cnv.smk"
 rule all:
     input:
         f"{OUTDIR}/cohort_summary.tsv",
-        expand(f"{OUTDIR}/monitor/{{patient}}.monitor.json", patient=PATIENTS),
+        expand(
+            f"{OUTDIR}/calls/{{sample}}.{{output}}",
+            sample=SAMPLES.index,
+            output=CALL_OUTPUTS,
+        ),
+        expand(
+            f"{OUTDIR}/monitor/{{patient}}.{{output}}",
+            patient=PATIENTS,
+            output=MONITOR_OUTPUTS,
+        ),

@@ -1,7 +1,10 @@
 # Configuration and sample sheet: validated before any job runs, with one clear message per problem.
+import contextlib
 import datetime
+import io
 import os
 import re
+import shlex
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
@@ -13,10 +16,16 @@ SAFE_NAME = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 )  # used with fullmatch: "$" would let a final "\n" through
 COLUMNS = ["sample", "patient", "date", "role", "bam"]
+OPTIONAL_COLUMNS = [
+    "tumor_fraction"
+]  # a plasma sample's own estimate, e.g. from variant allele fractions
 OUTDIR = config["outdir"]
 LOGS = f"{OUTDIR}/logs"  # with the results: runs into other output directories keep their own logs
 DEMO = config["demo"]
 PLOTS = "--no-plots" not in config["call_options"]
+
+
+DEMO_REFERENCE = os.path.join(DEMO["directory"], "reference.fa")
 
 
 def in_demo_directory(path):
@@ -26,10 +35,78 @@ def in_demo_directory(path):
     )
 
 
-def sheet_problems(path, sheet):
+def config_problems():
+    """Problems of the config itself: the reference, and extra options the commands would refuse."""
+    problems = []
+    if DEMO["simulate"]:
+        # the demo writes its own reference: never let it write over a file the user named
+        if os.path.normpath(config["reference"]) != os.path.normpath(DEMO_REFERENCE):
+            problems.append(
+                f"config: reference: {config['reference']} is not the demo's {DEMO_REFERENCE}, "
+                "which demo.simulate: true writes; set demo: {simulate: false} for your own data"
+            )
+    elif not os.path.isfile(config["reference"]):
+        problems.append(f"config: reference FASTA {config['reference']} does not exist")
+    if "--tumor-fraction" in shlex.split(config["call_options"]):
+        problems.append(
+            "config: call_options: --tumor-fraction would apply to every sample, normals too; "
+            "give each plasma sample's in the sheet's tumor_fraction column"
+        )
+    for key, placeholders in (
+        ("count_options", ["count", "x.bam", "--bins", "x", "-o", "x"]),
+        ("call_options", ["call", "x", "--pon", "x", "-o", "x"]),
+    ):
+        refusal = command_refusal(placeholders + shlex.split(config[key]))
+        if refusal:
+            problems.append(f"config: {key}: {refusal}")
+    return problems
+
+
+def command_refusal(arguments):
+    """her2cnv's own usage error for these arguments, or None; None too where her2cnv is not importable
+    here (a --use-conda run), and the job reports it."""
+    try:
+        from her2cnv.cli import build_parser
+    except ImportError:
+        return None
+    message = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(message):
+            build_parser(arguments[0]).parse_args(arguments)
+    except SystemExit:
+        return message.getvalue().strip().removeprefix("her2cnv: error: ")
+    return None
+
+
+def tumor_fraction_problem(row):
+    """What is wrong with the row's tumor_fraction, or None: NA, or a fraction in (0, 1] for plasma."""
+    value = getattr(row, "tumor_fraction", "NA")
+    if value in ("", "NA"):
+        return None
+    if row.role != "plasma":
+        return f"a tumour fraction ({value}) is given for a {row.role} sample"
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = float("nan")
+    if not 0 < fraction <= 1:
+        return f"tumor_fraction {value!r} is not a fraction in (0, 1] or NA"
+    return None
+
+
+def same_file(path):
+    """A key that two names of one file share (links, relative and absolute paths)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (status.st_dev, status.st_ino)
+
+
+def sheet_problems(path, sheet, lines):
     """Every problem of the sheet's rows, one line each, naming the line."""
-    problems, dates = [], {}
-    for line, row in zip(range(2, len(sheet) + 2), sheet.itertuples()):
+    problems, dates, files = [], {}, {}
+    for line, row in zip(lines, sheet.itertuples()):
         where = f"{path}: line {line}"
         if not SAFE_NAME.fullmatch(row.sample):
             problems.append(
@@ -67,6 +144,15 @@ def sheet_problems(path, sheet):
             problems.append(
                 f"{where}: BAM/CRAM {row.bam} of sample {row.sample} does not exist"
             )
+        elif same_file(row.bam) in files:
+            problems.append(
+                f"{where}: BAM/CRAM {row.bam} is the file of line {files[same_file(row.bam)]} too; "
+                "a plasma sample listed as a normal would enter the panel of normals"
+            )
+        else:
+            files[same_file(row.bam)] = line
+        if tumor_fraction_problem(row):
+            problems.append(f"{where}: {tumor_fraction_problem(row)}")
     duplicated = sorted(set(sheet["sample"][sheet["sample"].duplicated()]))
     if duplicated:
         problems.append(
@@ -79,17 +165,45 @@ def sheet_problems(path, sheet):
     return problems
 
 
+def read_sheet(path):
+    """The sheet's rows as strings and their line numbers; '#' starts a comment line only (a path may hold one)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        lines = [
+            (number, line.rstrip("\r\n").split("\t"))
+            for number, line in enumerate(handle, 1)
+            if line.strip() and not line.startswith("#")
+        ]
+    if not lines:
+        raise WorkflowError(f"{path}: the sample sheet is empty")
+    (_, header), rows = lines[0], lines[1:]
+    wrong = [
+        f"{path}: line {number}: {len(fields)} fields, the header has {len(header)}"
+        for number, fields in rows
+        if len(fields) != len(header)
+    ]
+    if wrong:
+        raise WorkflowError("\n".join(wrong))
+    sheet = pd.DataFrame([fields for _, fields in rows], columns=header, dtype=str)
+    return sheet, [number for number, _ in rows]
+
+
 def load_samples(path):
     """The sample sheet, refused with every problem found, each naming the sheet and the line."""
     if not os.path.isfile(path):
         raise WorkflowError(f"{path}: sample sheet not found")
-    sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    sheet, lines = read_sheet(path)
     missing = [c for c in COLUMNS if c not in sheet.columns]
     if missing:
         raise WorkflowError(
             f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(COLUMNS)})"
         )
-    problems = sheet_problems(path, sheet)
+    unknown = [c for c in sheet.columns if c not in COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise WorkflowError(
+            f"{path}: unknown column(s) {', '.join(unknown)} "
+            f"(columns: {', '.join(COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})"
+        )
+    problems = config_problems() + sheet_problems(path, sheet, lines)
     if problems:
         raise WorkflowError("\n".join(problems))
     validate(sheet, schema="../schemas/samples.schema.yaml")
@@ -107,9 +221,14 @@ def bam_of(wildcards):
 
 
 def patient_options(wildcards):
-    """--patient/--date for plasma samples, recorded in the call for monitoring."""
+    """--patient/--date for plasma samples, recorded in the call for monitoring, and the sample's own
+    tumour fraction where the sheet gives one."""
     row = SAMPLES.loc[wildcards.sample]
-    return "" if row.role == "normal" else f"--patient {row.patient} --date {row.date}"
+    if row.role == "normal":
+        return ""
+    given = row.get("tumor_fraction", "NA")
+    fraction = "" if given in ("", "NA") else f" --tumor-fraction {given}"
+    return f"--patient {row.patient} --date {row.date}{fraction}"
 
 
 def calls_of_patient(wildcards):
@@ -120,8 +239,10 @@ def calls_of_patient(wildcards):
 
 
 def simulated_bams():
-    return (
-        [bam for bam in SAMPLES["bam"] if in_demo_directory(bam)]
-        if DEMO["simulate"]
-        else []
-    )
+    return [bam for bam in SAMPLES["bam"] if in_demo_directory(bam)]
+
+
+CALL_OUTPUTS = ["call.json", "report.html", "ratios.tsv", "seg"] + (
+    ["genome.png", "chr17.png"] if PLOTS else []
+)
+MONITOR_OUTPUTS = ["monitor.json", "monitor.tsv", "monitor.html"]

@@ -1,22 +1,25 @@
 # One rule per stage; each runs the her2cnv command of the same name and logs to OUTDIR/logs/.
 
 
-rule simulate_cohort:
-    output:
-        reference=config["reference"],
-        bams=simulated_bams(),
-    log:
-        f"{LOGS}/simulate_cohort.log",
-    conda:
-        "../envs/her2cnv.yaml"
-    threads: 2
-    resources:
-        mem_mb=2000,
-    params:
-        directory=lambda wildcards, output: os.path.dirname(output.reference),
-        options=f"--normals {DEMO['normals']} --depth {DEMO['depth']} --scale {DEMO['scale']} --seed {DEMO['seed']}",
-    shell:
-        "her2cnv simulate cohort -o {params.directory} {params.options} --threads {threads} --quiet 2> {log}"
+# Defined only for the demo: it must never claim a user's reference as its output.
+if DEMO["simulate"]:
+
+    rule simulate_cohort:
+        output:
+            reference=DEMO_REFERENCE,
+            bams=simulated_bams(),
+        log:
+            f"{LOGS}/simulate_cohort.log",
+        conda:
+            "../envs/her2cnv.yaml"
+        threads: 2
+        resources:
+            mem_mb=2000,
+        params:
+            directory=lambda wildcards, output: os.path.dirname(output.reference),
+            options=f"--normals {DEMO['normals']} --depth {DEMO['depth']} --scale {DEMO['scale']} --seed {DEMO['seed']}",
+        shell:
+            "her2cnv simulate cohort -o {params.directory:q} {params.options} --threads {threads} --quiet 2> {log:q}"
 
 
 rule bins:
@@ -34,12 +37,12 @@ rule bins:
         mem_mb=1000,
     params:
         layout=(
-            f"--targets {config['targets']} --off-target-size {config['off_target_size']}"
+            f"--targets {shlex.quote(config['targets'])} --off-target-size {config['off_target_size']}"
             if config["targets"]
             else f"--bin-size {config['bin_size']}"
         ),
     shell:
-        "her2cnv bins --fasta {input.reference} {params.layout} -o {output} --quiet 2> {log}"
+        "her2cnv bins --fasta {input.reference:q} {params.layout} -o {output:q} --quiet 2> {log:q}"
 
 
 rule count:
@@ -60,8 +63,8 @@ rule count:
         options=config["count_options"],
         extra_threads=lambda wildcards, threads: threads - 1,
     shell:
-        "her2cnv count {input.bam} --bins {input.bins} --sample {wildcards.sample} "
-        "--reference {input.reference} --threads {params.extra_threads} {params.options} -o {output} --quiet 2> {log}"
+        "her2cnv count {input.bam:q} --bins {input.bins:q} --sample {wildcards.sample} --reference {input.reference:q} "
+        "--threads {params.extra_threads} {params.options} -o {output:q} --quiet 2> {log:q}"
 
 
 rule pon:
@@ -77,7 +80,7 @@ rule pon:
     resources:
         mem_mb=4000,
     shell:
-        "her2cnv pon {input} -o {output} --quiet 2> {log}"
+        "her2cnv pon {input:q} -o {output:q} --quiet 2> {log:q}"
 
 
 rule call:
@@ -85,13 +88,7 @@ rule call:
         counts=f"{OUTDIR}/counts/{{sample}}.counts.tsv",
         pon=PON,
     output:
-        f"{OUTDIR}/calls/{{sample}}.call.json",
-        f"{OUTDIR}/calls/{{sample}}.report.html",
-        f"{OUTDIR}/calls/{{sample}}.ratios.tsv",
-        f"{OUTDIR}/calls/{{sample}}.seg",
-        [f"{OUTDIR}/calls/{{sample}}.{kind}.png" for kind in ("genome", "chr17")]
-        if PLOTS
-        else [],
+        [f"{OUTDIR}/calls/{{sample}}.{output}" for output in CALL_OUTPUTS],
     log:
         f"{LOGS}/call/{{sample}}.log",
     conda:
@@ -104,17 +101,15 @@ rule call:
         patient=patient_options,
         options=config["call_options"],
     shell:
-        "her2cnv call {input.counts} --pon {input.pon} -o {params.outdir} {params.patient} {params.options} "
-        "--quiet 2> {log}"
+        "her2cnv call {input.counts:q} --pon {input.pon:q} -o {params.outdir:q} {params.patient} {params.options} "
+        "--quiet 2> {log:q}"
 
 
 rule monitor:
     input:
         calls_of_patient,
     output:
-        f"{OUTDIR}/monitor/{{patient}}.monitor.json",
-        f"{OUTDIR}/monitor/{{patient}}.monitor.tsv",
-        f"{OUTDIR}/monitor/{{patient}}.monitor.html",
+        [f"{OUTDIR}/monitor/{{patient}}.{output}" for output in MONITOR_OUTPUTS],
     log:
         f"{LOGS}/monitor/{{patient}}.log",
     conda:
@@ -125,7 +120,7 @@ rule monitor:
     params:
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "her2cnv monitor {input} -o {params.outdir} --quiet 2> {log}"
+        "her2cnv monitor {input:q} -o {params.outdir:q} --quiet 2> {log:q}"
 
 
 rule summary:
@@ -141,4 +136,4 @@ rule summary:
     resources:
         mem_mb=500,
     shell:
-        "her2cnv summary {input} -o {output} --quiet 2> {log}"
+        "her2cnv summary {input:q} -o {output:q} --quiet 2> {log:q}"

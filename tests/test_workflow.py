@@ -50,21 +50,71 @@ NO_ROLE_HEADER = "sample\tpatient\tdate\tbam\n"
     (SHEET_HEADER, "S1\tP1\t2026-01-05\tplasma\t{bam}\nS2\tP1\t2026-01-05\tplasma\t{bam}\n",
      "patient P1 already has a sample on 2026-01-05 (S1)"),
     # every problem at once, one line each, not one run at a time
-    (SHEET_HEADER, "S1\tNA\tNA\ttumour\t{bam}\n../x\tNA\tNA\tnormal\t{bam}\n",
+    (SHEET_HEADER, "S1\tNA\tNA\ttumour\t{bam}\n../x\tNA\tNA\tnormal\t{bam2}\n",
      "line 2: unknown role 'tumour' (normal or plasma)\n{sheet}: line 3: sample name '../x' is not safe"),
+    # a plasma sample also listed as a normal would enter the panel of normals (audit 12)
+    (SHEET_HEADER, "S1\tP1\t2026-01-05\tplasma\t{bam}\nN1\tNA\tNA\tnormal\t{bam_link}\n",
+     "line 3: BAM/CRAM {bam_link} is the file of line 2 too"),
+    (SHEET_HEADER, "S1\tNA\tNA\tnormal\t{bam}\tx\n", "line 2: 6 fields, the header has 5"),
+    (SHEET_HEADER.replace("\n", "\tpurity\n"), "S1\tNA\tNA\tnormal\t{bam}\t0.2\n", "unknown column(s) purity"),
+    (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "S1\tP1\t2026-01-05\tplasma\t{bam}\t20%\n",
+     "line 2: tumor_fraction '20%' is not a fraction in (0, 1] or NA"),
+    (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "N1\tNA\tNA\tnormal\t{bam}\t0.1\n",
+     "line 2: a tumour fraction (0.1) is given for a normal sample"),
 ], ids=["missing-column", "duplicate", "unknown-role", "missing-file", "unsafe-name", "plasma-without-date",
-        "impossible-date", "two-samples-one-date", "every-problem"])
+        "impossible-date", "two-samples-one-date", "every-problem", "one-file-twice", "extra-field",
+        "unknown-column", "bad-tumor-fraction", "normal-with-tumor-fraction"])
 def test_bad_sample_sheets_fail_before_any_job(tmp_path, real_bam, header, rows, message):
+    bam2, bam_link = tmp_path / "second.bam", tmp_path / "link.bam"
+    bam2.write_bytes(b"placeholder")
+    bam_link.symlink_to(real_bam)
     sheet = tmp_path / "samples.tsv"
-    sheet.write_text(header + rows.format(bam=real_bam, missing=tmp_path / "absent.bam"))
+    sheet.write_text(header + rows.format(bam=real_bam, bam2=bam2, bam_link=bam_link, missing=tmp_path / "absent.bam"))
+    result, outdir = _run_with_sheet(tmp_path, sheet, real_bam)
+    assert result.returncode != 0
+    assert message.format(sheet=sheet, bam_link=bam_link) in result.stderr, result.stderr
+    assert not outdir.exists()
+
+
+def _run_with_sheet(tmp_path, sheet, reference, extra="", *flags):
     outdir = tmp_path / "results"
     config = tmp_path / "config.yaml"
-    config.write_text(f"samples: {sheet}\noutdir: {outdir}\ndemo:\n  simulate: false\n  directory: none\n"
-                      "  normals: 3\n  depth: 1.0\n  scale: 0.1\n  seed: 1\n")
-    result = snakemake("-c", 1, "--configfile", config)
+    config.write_text(f"samples: {sheet}\noutdir: {outdir}\nreference: {reference}\n{extra}demo:\n  simulate: false\n"
+                      "  directory: none\n  normals: 3\n  depth: 1.0\n  scale: 0.1\n  seed: 1\n")
+    return snakemake("-c", 1, *flags, "--configfile", config), outdir
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('call_options: "--tumour-fraction 0.1"', "config: call_options: her2cnv: unrecognized arguments: --tumour-fraction 0.1"),
+    ('call_options: "--tumor-fraction 0.1"', "config: call_options: --tumor-fraction would apply to every sample"),
+    ('count_options: "--min-mapq x"', "config: count_options: her2cnv count: argument --min-mapq"),
+    ("reference: {tmp}/absent.fa", "config: reference FASTA {tmp}/absent.fa does not exist"),
+], ids=["misspelt-option", "tumor-fraction-for-all", "bad-option-value", "missing-reference"])
+def test_bad_config_fails_before_any_job(tmp_path, real_bam, extra, message):
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(SHEET_HEADER + "".join(f"N{i}\tNA\tNA\tnormal\t{tmp_path}/N{i}.bam\n" for i in range(3)))
+    for i in range(3):
+        (tmp_path / f"N{i}.bam").write_bytes(b"placeholder")
+    # a later key wins over the same key earlier in the file (YAML: last one)
+    result, outdir = _run_with_sheet(tmp_path, sheet, real_bam, extra.format(tmp=tmp_path) + "\n")
     assert result.returncode != 0
-    assert message.format(sheet=sheet) in result.stderr, result.stderr
+    assert message.format(tmp=tmp_path) in result.stderr, result.stderr
     assert not outdir.exists()
+
+
+def test_a_sheet_tumor_fraction_reaches_only_its_sample(tmp_path, real_bam):
+    sheet = tmp_path / "samples.tsv"
+    rows = "".join(f"N{i}\tNA\tNA\tnormal\t{tmp_path}/N{i}.bam\tNA\n" for i in range(3))
+    rows += f"S1\tP1\t2026-01-05\tplasma\t{tmp_path}/S1.bam\t0.12\nS2\tP1\t2026-01-26\tplasma\t{tmp_path}/S2.bam\tNA\n"
+    for name in ("N0", "N1", "N2", "S1", "S2"):
+        (tmp_path / f"{name}.bam").write_bytes(b"placeholder")
+    sheet.write_text(SHEET_HEADER.replace("\n", "\ttumor_fraction\n") + rows)
+    result, _ = _run_with_sheet(tmp_path, sheet, real_bam, "", "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    calls = [line for line in (result.stdout + result.stderr).splitlines() if "her2cnv call " in line]
+    assert len(calls) == 5
+    assert [line for line in calls if "--tumor-fraction" in line] == \
+        [line for line in calls if "S1.counts.tsv" in line and "--tumor-fraction 0.12" in line]
 
 
 def test_a_misspelt_config_key_is_refused(tmp_path):
