@@ -19,6 +19,8 @@ import io as _io
 import json
 import math
 import os
+import signal
+import threading
 import tomllib
 import zipfile
 import zlib
@@ -49,6 +51,20 @@ MAX_FIELD_BYTES = 1024  # longer is corruption: read_columns pads every field to
 INDEX_SUFFIXES = (".bai", ".csi", ".crai", ".fai", ".gzi", ".tbi")
 _protected_inputs: set[tuple[int, int]] = set()  # (device, inode) of the running command's inputs
 _output_set: list[tuple[Path, Path]] | None = None  # (temporary, final) outputs of an output_set block
+_renamed = 0  # outputs renamed into place in this process: an interrupted command says whether it wrote any
+
+
+def renamed_outputs() -> int:
+    return _renamed
+
+
+def _rename(temporary: Path, path: Path) -> None:
+    global _renamed
+    try:
+        os.replace(temporary, path)
+    except OSError as error:
+        raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
+    _renamed += 1
 
 
 def protect_inputs(paths: Iterable[str | os.PathLike]) -> None:
@@ -76,17 +92,22 @@ def atomic_output(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds (inside
     ``output_set``, when the whole set has)."""
     path = Path(path)
+    if path.is_symlink():  # the link's file is replaced, never the link itself
+        path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         problem = "is not a directory" if directory.exists() else "does not exist"
         raise Her2CnvError(f"{path}: output directory {directory} {problem}")
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a directory gets its own message, later
+        raise Her2CnvError(f"{path}: exists and is not a regular file (a device, pipe or socket); "
+                           "give a file name")
     refuse_overwriting_inputs(path)
     temporary = directory / f".{path.name}.tmp{os.getpid()}"
     deferred = False
     try:
         yield temporary
         if _output_set is None:
-            os.replace(temporary, path)
+            _rename(temporary, path)
         else:
             _output_set.append((temporary, path))
             deferred = True
@@ -94,7 +115,7 @@ def atomic_output(path: str | os.PathLike):
         raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
     finally:
         if not deferred:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
                 os.unlink(temporary)
 
 
@@ -113,16 +134,35 @@ def output_set():
         taken = [path for _, path in _output_set if path.is_dir()]
         if taken:  # the one failure a rename can meet here; found before any file of the set is renamed
             raise Her2CnvError(f"{taken[0]}: cannot write (a directory has its name)")
-        for temporary, path in _output_set:
-            try:
-                os.replace(temporary, path)
-            except OSError as error:
-                raise Her2CnvError(f"{path}: cannot write ({error.strerror or error})") from error
+        with _interruptions_held():  # a SIGTERM or Ctrl-C between two renames would leave part of the set
+            for temporary, path in _output_set:
+                _rename(temporary, path)
     finally:
         for temporary, _ in _output_set:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
                 os.unlink(temporary)
         _output_set = None
+
+
+@contextlib.contextmanager
+def _interruptions_held():
+    """SIGINT and SIGTERM that arrive inside the block are acted on (by the handlers in force) after it.
+
+    Python runs signal handlers in the main thread only, so replacing them there holds a signal whichever
+    thread the system delivers it to; blocking it in one thread would not."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
@@ -471,11 +511,15 @@ def _check_fasta_layout(path) -> None:
             problem = _gap_problem(handle, previous_end, offset, name)
             if problem:
                 where = f"after contig {previous_name}" if previous_name else "before the first contig"
-                raise InputError(f"{path}: {where} {problem} (a duplicate contig name, which faidx skips, or a "
-                                 "stale .fai?); fix the FASTA and re-index with 'samtools faidx'")
+                cause = "" if problem.endswith(TRUNCATED_FASTA) else \
+                    " (a duplicate contig name, which faidx skips, or a stale .fai?)"
+                raise InputError(f"{path}: {where} {problem}{cause}; fix the FASTA and re-index with 'samtools faidx'")
             full_lines = max(-(-length // line_bases) - 1, 0) if line_bases else 0
             previous_end = offset + full_lines * line_width + length - full_lines * line_bases
             previous_name = name
+
+
+TRUNCATED_FASTA = "which the .fai lists further (a truncated FASTA or a stale .fai?)"
 
 
 def _gap_problem(handle, start: int, end: int, name: str | None) -> str | None:
@@ -487,7 +531,10 @@ def _gap_problem(handle, start: int, end: int, name: str | None) -> str | None:
     handle.seek(start)
     header = None
     while handle.tell() < end:
-        text = handle.readline().strip()
+        line = handle.readline()
+        if not line:  # the file ends before the .fai says the next contig starts (or the last ends)
+            return f"the file ends{f' before contig {name}' if name else ''}, {TRUNCATED_FASTA}"
+        text = line.strip()
         if text.startswith(b">"):
             header = text
         elif text:
@@ -744,7 +791,7 @@ def write_fasta(path, contigs) -> None:
             pysam.faidx(str(temporary))
             os.replace(f"{temporary}.fai", temporary_fai)
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
                 os.unlink(f"{temporary}.fai")
 
 
@@ -844,7 +891,7 @@ def write_bam_from_sam(path, sam_header: str, sam_chunks, threads: int = 2) -> N
         except pysam.SamtoolsError as error:
             raise Her2CnvError(f"{path}: samtools could not convert the records ({_last_line(error)})") from None
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
                 os.unlink(sam)
 
 

@@ -332,6 +332,36 @@ def case_pon_disk_full_at_rename(c: Context):
                 [output, c.tmp], logs_first=True)
 
 
+def case_count_read_only_filesystem(c: Context):
+    """EROFS: the temporary cannot be made, and removing it fails too; that second error must not hide the first
+    (it once printed a traceback)."""
+    def read_only_open(file, mode="r", *args, **kwargs):
+        if "w" in mode:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    def read_only_unlink(path, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    c.monkeypatch.setattr(her2cnv.io, "open", read_only_open, raising=False)
+    c.monkeypatch.setattr(her2cnv.io.os, "unlink", read_only_unlink)
+    return c.count(c.cohort.normals[0], status=1, names="out.counts.tsv", phrase="Read-only file system")
+
+
+def case_count_output_is_a_pipe(c: Context):
+    """An output that exists and is not a regular file (a FIFO here; as root, /dev/null or /dev/full) must not
+    be renamed over: it once replaced /dev/full with a bins table."""
+    os.mkfifo(c.tmp / "fifo")
+    return Case(["count", c.cohort.normals[0], "--bins", c.cohort.bins, "-o", c.tmp / "fifo"], 1, "fifo",
+                "exists and is not a regular file", [])
+
+
+def case_dilute_one_file_as_both(c: Context):
+    output = c.tmp / "D.bam"
+    return Case(["dilute", c.cohort.plasma, c.cohort.plasma, "--fraction", 0.1, "-o", output], 2,
+                c.cohort.plasma.name, "is the same file as", [output])
+
+
 def interrupt_count(c: Context, report) -> None:
     """Count in small chunks, calling ``report`` at each progress report (between chunks of the loop)."""
     class Bar:
@@ -725,6 +755,13 @@ def case_fasta_index_stale(c: Context):
     return case
 
 
+def case_fasta_truncated(c: Context):
+    """A FASTA cut short under an intact .fai (this once looped for ever)."""
+    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGT")
+    case.phrase = "the file ends before contig chr17, which the .fai lists further (a truncated FASTA"
+    return case
+
+
 def case_fasta_without_index(c: Context):
     case = _bins_on_fasta(c, ">chr8\nACGTACGT\n", index=False)
     case.phrase = "no .fai index beside it"
@@ -763,6 +800,33 @@ def test_failure(name, small_cohort, tmp_path, monkeypatch, capfd):
         else:
             assert not output.exists(), output
     assert not list(tmp_path.rglob(".*.tmp*")), list(tmp_path.rglob(".*.tmp*"))
+
+
+def test_an_interruption_while_a_set_is_renamed_waits_for_the_set(small_cohort, tmp_path, monkeypatch, capfd):
+    """SIGTERM between two renames of a call's files: the set is completed first, and the message says so."""
+    rename, renamed = os.replace, []
+
+    def replace(source, target):
+        rename(source, target)
+        renamed.append(target)
+        if len(renamed) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(her2cnv.io.os, "replace", replace)
+    status = main(["call", str(small_cohort.plasma_counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path),
+                   "--no-plots", "--quiet"])
+    monkeypatch.undo()
+    assert status == 143
+    assert len(renamed) == len(list(tmp_path.iterdir())) == 4, renamed
+    assert "4 complete output file(s) had been written, none partial" in capfd.readouterr().err
+
+
+def test_a_symlinked_output_is_written_through(small_cohort, tmp_path):
+    target, link = tmp_path / "target.counts.tsv", tmp_path / "link.counts.tsv"
+    link.symlink_to(target)
+    assert main(["count", str(small_cohort.normals[0]), "--bins", str(small_cohort.bins), "-o", str(link),
+                 "--quiet"]) == 0
+    assert link.is_symlink() and target.is_file()
 
 
 def _inputs_in(case: Case, directory: Path) -> set[str]:

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from .. import io  # after parsing: --help and --version need none of numpy
 
     previous_handler = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
+    renamed_before = io.renamed_outputs()
     try:
         io.protect_inputs(_input_files(args))
         for name in OUTPUT_OPTIONS:  # checked again when written; here before any work
@@ -74,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         newline = "\n" if sys.stderr.isatty() else ""  # on a terminal, end the line the echoed ^C is on
-        print(f"{newline}her2cnv: error: {str(interruption) or 'interrupted'}; no output was written", file=sys.stderr)
+        renamed = io.renamed_outputs() - renamed_before
+        written = f"{renamed} complete output file(s) had been written, none partial" if renamed else \
+            "no output was written"
+        print(f"{newline}her2cnv: error: {str(interruption) or 'interrupted'}; {written}", file=sys.stderr)
         return 143 if isinstance(interruption, Terminated) else 130
     finally:
         io.protect_inputs(())  # the protection is this command's: callers of main() in one process go on freely

@@ -37,6 +37,9 @@ def run(args):
         raise InputError(f"--sample: {error}" if args.sample else
                          f"{args.output}: {error} (from the output name); set one with --sample") from None
     simulate.check_seed(args.seed)
+    if all(Path(path).is_file() for path in (args.tumor, args.normal)) and \
+            io.file_fingerprint(args.tumor) == io.file_fingerprint(args.normal):  # every fragment taken twice
+        raise InputError(f"{args.normal}: is the same file as {args.tumor} (or a copy); give a tumour and a normal BAM")
     bar = progress_bar(args, f"diluting into {args.output}")
     try:
         tumor_header, tumor_hashes = simulate.scan_fragments(args.tumor, args.seed, args.threads)
