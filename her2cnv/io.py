@@ -935,7 +935,7 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 
 # 2: adds arm_level_error; 3: adds the size_weighted channel; 4: bins checksum/2; 5: the reference from the
 # normals' clipped count ratios without their own copy-number changes (pon.reference_log2), and efficiency_log2
-PON_FORMAT = "her2cnv.pon/5"
+PON_FORMAT = "her2cnv.pon/6"
 PANEL_ARRAYS = ("reference_log2", "efficiency_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2",
                 "arm_level_error")
 
@@ -983,6 +983,7 @@ def read_panel(path) -> tuple[dict, dict]:
             for key in ("samples", "channels"):
                 _header_value(path, metadata, key, lambda v: isinstance(v, list) and all(map(_text, v)),
                               "a list of names")
+            _header_value(path, metadata, "count_filters", lambda v: isinstance(v, dict), "the normals' filters")
             missing = [channel for channel in CHANNELS if channel not in metadata["channels"]]
             if missing:
                 raise InputError(f"{path}: the panel of normals lacks channel(s) {', '.join(missing)}; rebuild it "

@@ -603,6 +603,25 @@ def case_counts_negative(c: Context):
                   phrase="negative counts")
 
 
+def _counted_in_a_window(c: Context, bam: Path) -> Path:
+    counts = c.tmp / "window.counts.tsv"
+    assert main(["count", str(bam), "--bins", str(c.cohort.bins), "-o", str(counts), "--fragment-length", "90-150",
+                 "--quiet"]) == 0
+    return counts
+
+
+def case_call_counts_with_other_filters_than_the_panel(c: Context):
+    """A length window reads every bin at another depth than the panel's normals: refused, not miscalled
+    (a TF-20% sample read as 39.5%, plasma CN 9.4 for 5.6, QC passing)."""
+    return c.call(_counted_in_a_window(c, c.cohort.plasma), phrase="(max_length 150 vs none, min_length 90 vs 0)")
+
+
+def case_pon_of_normals_counted_with_other_filters(c: Context):
+    output = c.tmp / "pon.npz"
+    return Case(["pon", *c.cohort.normal_counts, _counted_in_a_window(c, c.cohort.normals[0]), "-o", output], 2,
+                "window.counts.tsv", "counted with other filters than", [output])
+
+
 def _cut_mid_row(c: Context) -> Path:
     text = c.cohort.plasma_counts.read_text()
     cut = text.rfind("\n", 0, len(text) * 2 // 3) + 12  # 12 characters into a row
@@ -894,6 +913,13 @@ def test_no_read_passing_the_filters_is_indeterminate_by_qc(small_cohort, tmp_pa
                  "--min-mapq", "255", "--quiet"]) == 0
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "WARNING" in err and "no fragment passed the filters" in err
+    # against a panel counted with other filters the counts are refused; recorded as the panel's (an empty
+    # library counted alike), the call is made and fails QC
+    assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"),
+                 "--no-plots", "--quiet"]) == 2
+    assert "counted with other filters than the normals of" in capfd.readouterr().err
+    counts = edit_counts(counts, tmp_path / "N0.counts.tsv",
+                         header_edit=lambda line: line.replace('"min_mapq":255', '"min_mapq":20'))
     assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"),
                  "--no-plots", "--quiet"]) == 0
     call = json.loads((tmp_path / "out" / "N0.call.json").read_text())

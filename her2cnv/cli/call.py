@@ -1,5 +1,6 @@
 """``her2cnv call`` (counts -> ERBB2 call) and ``her2cnv run`` (BAM -> counts -> ERBB2 call)."""
 import logging
+from dataclasses import asdict
 
 from .. import call, counts, io, monitor, normalize, plot, pon, report
 from ..errors import InputError
@@ -41,21 +42,23 @@ def add_parser(subparsers, common):
     runner.set_defaults(handler=run_bam)
 
 
-def call_inputs(args, bins, source):
-    """Check the options, and read the panel (checked against ``bins``, from ``source``) and the thresholds:
-    all 'call' needs besides the counts, so 'run' refuses bad ones before the long count."""
+def call_inputs(args, bins, source, filters: dict | None):
+    """Check the options, and read the panel (checked against ``bins`` and count ``filters``, from ``source``)
+    and the thresholds: all 'call' needs besides the counts, so 'run' refuses bad ones before the long count."""
     if args.tumor_fraction is not None and not 0 < args.tumor_fraction <= 1:
         raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
-    panels, _ = io.read_panel(args.pon)
+    panels, metadata = io.read_panel(args.pon)
     pon.check_compatible(bins, panels["all"], source, args.pon)
+    pon.check_same_filters(filters, metadata["count_filters"], source, args.pon)
     return panels, io.read_thresholds(args.thresholds), patient, date
 
 
 def run_call(args, sample_counts=None, counts_source=None, inputs=None):
     sample_counts = sample_counts or io.read_counts(args.counts)
     counts_source = counts_source or args.counts
-    panels, thresholds, patient, date = inputs or call_inputs(args, sample_counts.bins, counts_source)
+    panels, thresholds, patient, date = inputs or call_inputs(args, sample_counts.bins, counts_source,
+                                                              sample_counts.metadata.get("filters"))
     assembly = io.load_assembly(panels["all"].assembly)
     outdir = io.make_directory(args.outdir)
     name = sample_counts.sample
@@ -93,8 +96,9 @@ def _fraction_text(fit) -> str:
 
 def run_bam(args):
     bins, _ = io.read_bins(args.bins)
-    inputs = call_inputs(args, bins, args.bins)
-    sample_counts = count_with_progress(args, bins, counts.CountFilters())
+    filters = counts.CountFilters()
+    inputs = call_inputs(args, bins, args.bam, asdict(filters))
+    sample_counts = count_with_progress(args, bins, filters)
     outdir = io.make_directory(args.outdir)
     with io.output_set():  # the counts too: 'run' leaves all its files or none
         io.write_counts(io.output_path(outdir, sample_counts.sample, "counts.tsv"), sample_counts)

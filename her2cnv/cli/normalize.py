@@ -22,6 +22,7 @@ def run(args):
     panels, metadata = io.read_panel(args.pon)
     panel = panels[args.channel]
     pon.check_compatible(counts.bins, panel, args.counts, args.pon)
+    pon.check_same_filters(counts.metadata.get("filters"), metadata["count_filters"], args.counts, args.pon)
     profile = normalize.log2_ratios(normalize.channel_counts(counts, args.channel), panel, counts.bins)
     header = {"channel": args.channel, "noise_mapd": round(profile.noise, 5),
               "locus_noise_mapd": round(profile.locus_noise, 5), "gc_bias": round(profile.gc_bias, 5),

@@ -24,6 +24,14 @@ def add_parser(subparsers, common):
 
 def run(args):
     normals = [io.read_counts(path) for path in args.counts]
+    first = normals[0]
+    for path, normal in zip(args.counts, normals):
+        if normal.bins.checksum != first.bins.checksum:
+            raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one bins file")
+        if normal.metadata.get("filters") != first.metadata.get("filters"):
+            raise InputError(f"{path}: counted with other filters than {args.counts[0]} ("
+                             f"{pon.filter_differences(normal.metadata.get('filters'), first.metadata.get('filters'))}"
+                             "); count all normals with the same options")
     # A failed or empty library is flat after GC correction, so no outlier test flags it, yet the panel learns a
     # denoising component from it that can erase a patient's ERBB2 amplification: a normal must have the
     # fragments a sample needs to pass QC.
@@ -32,10 +40,6 @@ def run(args):
         if normal.outcomes["fragments_counted"] < minimum:
             raise InputError(f"{path}: normal {normal.sample} has only {normal.outcomes['fragments_counted']:,} "
                              f"fragments counted (a sample needs {minimum:,}); leave out failed or empty libraries")
-    first = normals[0]
-    for path, normal in zip(args.counts, normals):
-        if normal.bins.checksum != first.bins.checksum:
-            raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one bins file")
     by_name = {}
     for path, normal in zip(args.counts, normals):
         if normal.sample in by_name:
@@ -64,6 +68,7 @@ def run(args):
              report.noise_denoised, report.arm_level_error)
     metadata = {
         "version": __version__, "assembly": first.bins.assembly, "bins_checksum": first.bins.checksum,
+        "count_filters": first.metadata.get("filters"),
         "samples": list(panels["all"].sample_names), "channels": list(panels),
         "reports": {channel: asdict(r) for channel, r in reports.items()},
         "parameters": {"keep_outliers": args.keep_outliers},

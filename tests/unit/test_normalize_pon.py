@@ -145,7 +145,7 @@ def test_gavish_donoho_finds_planted_components():
 def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
     built, report = panel
     metadata = {"assembly": "GRCh38", "bins_checksum": bins.checksum, "samples": list(built.sample_names),
-                "channels": list(normalize.CHANNELS)}
+                "channels": list(normalize.CHANNELS), "count_filters": {"min_mapq": 20}}
     io.write_panel(tmp_path / "a.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
     io.write_panel(tmp_path / "b.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
