@@ -50,7 +50,8 @@ MAX_FIELD_BYTES = 1024  # longer is corruption: read_columns pads every field to
 
 INDEX_SUFFIXES = (".bai", ".csi", ".crai", ".fai", ".gzi", ".tbi")
 _protected_inputs: set[tuple[int, int]] = set()  # (device, inode) of the running command's inputs
-_output_set: list[tuple[Path, Path]] | None = None  # (temporary, final) outputs of an output_set block
+# (temporary, final) outputs of an output_set block; (None, path): a file the set removes
+_output_set: list[tuple[Path | None, Path]] | None = None
 _renamed = 0  # outputs renamed into place in this process: an interrupted command says whether it wrote any
 
 
@@ -136,12 +137,27 @@ def output_set():
             raise Her2CnvError(f"{taken[0]}: cannot write (a directory has its name)")
         with _interruptions_held():  # a SIGTERM or Ctrl-C between two renames would leave part of the set
             for temporary, path in _output_set:
-                _rename(temporary, path)
+                if temporary is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                else:
+                    _rename(temporary, path)
     finally:
         for temporary, _ in _output_set:
-            with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
-                os.unlink(temporary)
+            if temporary is not None:
+                with contextlib.suppress(OSError):  # the error that stopped the write is the one to report
+                    os.unlink(temporary)
         _output_set = None
+
+
+def remove_with_set(path: str | os.PathLike) -> None:
+    """Inside ``output_set``: remove ``path`` (a file of an earlier set that this one does not replace, such as
+    an older call's plots beside a call made with --no-plots) when, and only when, the set is written."""
+    assert _output_set is not None, "remove_with_set outside output_set"
+    path = Path(path)
+    if path.is_file():
+        refuse_overwriting_inputs(path)
+        _output_set.append((None, path))
 
 
 @contextlib.contextmanager

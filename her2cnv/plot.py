@@ -12,6 +12,7 @@ import numpy as np
 from .bins import canonical_contig
 from .types import Assembly, Bins, Erbb2Call, Profile, Segments
 
+FIGURES = ("genome", "chr17")  # a call's PNGs: SAMPLE.genome.png (genome_plot), SAMPLE.chr17.png (chr17_plot)
 POINT_COLOUR = "#9aa5b1"
 SEGMENT_COLOUR = "#c0392b"
 GENE_COLOUR = "#2c3e50"

@@ -840,6 +840,17 @@ def test_an_interruption_while_a_set_is_renamed_waits_for_the_set(small_cohort, 
     assert "4 complete output file(s) had been written, none partial" in capfd.readouterr().err
 
 
+def test_a_call_without_plots_removes_an_earlier_calls_plots(small_cohort, tmp_path):
+    """report and monitor embed the PNGs beside a call: an older call's must not stay beside a newer one."""
+    arguments = ["call", str(small_cohort.plasma_counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path),
+                 "--quiet"]
+    assert main(arguments) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["S.chr17.png", "S.genome.png"]
+    assert main(arguments + ["--no-plots"]) == 0
+    assert not list(tmp_path.glob("*.png"))
+    assert "data:image/png" not in (tmp_path / "S.report.html").read_text()
+
+
 def test_a_symlinked_output_is_written_through(small_cohort, tmp_path):
     target, link = tmp_path / "target.counts.tsv", tmp_path / "link.counts.tsv"
     link.symlink_to(target)

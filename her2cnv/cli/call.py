@@ -83,8 +83,11 @@ def run_call(args, sample_counts=None, counts_source=None, inputs=None):
         io.write_ratios(io.output_path(outdir, name, "ratios.tsv"), sample_counts, profile,
                         {"diploid_baseline_log2": round(fit.baseline_log2, 5), "provenance": provenance})
         io.write_segments(io.output_path(outdir, name, "seg"), name, segments, sample_counts.bins, fit.baseline_log2)
-        for kind, png in figures.items():
-            io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), png)
+        for kind in plot.FIGURES:
+            if kind in figures:
+                io.write_bytes(io.output_path(outdir, name, f"{kind}.png"), figures[kind])
+            else:  # an earlier call's plots must not stand beside this call (report and monitor embed them)
+                io.remove_with_set(io.output_path(outdir, name, f"{kind}.png"))
         io.write_text(io.output_path(outdir, name, "report.html"), report.render_sample_report(document, figures))
         io.write_json(io.output_path(outdir, name, "call.json"), document, sort_keys=False)
     log.info("%s: %s (%s)", name, result.status, result.reason)

@@ -1,7 +1,7 @@
 """``her2cnv report``: the single-sample HTML report of a call (``call`` writes it too)."""
 from pathlib import Path
 
-from .. import io, report
+from .. import io, plot, report
 
 
 def add_parser(subparsers, common):
@@ -16,7 +16,7 @@ def add_parser(subparsers, common):
 def figures_beside(call_path, sample: str) -> dict:
     """The call's PNG figures, read from its directory when present."""
     return {kind: io.read_optional_bytes(Path(call_path).with_name(f"{sample}.{kind}.png"))
-            for kind in ("genome", "chr17")}
+            for kind in plot.FIGURES}
 
 
 def run(args):
