@@ -1212,8 +1212,12 @@ def write_monitor(json_path, tsv_path, document: dict) -> None:
         records.append({
             "sample": row["sample"], "date": row["date"], "status": row["status"],
             "plasma_copy_number": row["plasma_copy_number"], "tumor_fraction": row["tumor_fraction"],
-            "tumor_copy_number": row["tumor_copy_number"], "response": change.get("response", "baseline"),
-            "excess_pcn_change": excess.get("difference"), "excess_pcn_relative_change": excess.get("relative"),
+            "tumor_copy_number": row["tumor_copy_number"],
+            "response": "baseline" if row.get("baseline") else change.get("response"),
+            "excess_pcn_change": excess.get("difference"),
+            "excess_pcn_change_ci95_low": (excess.get("ci95") or [None, None])[0],
+            "excess_pcn_change_ci95_high": (excess.get("ci95") or [None, None])[1],
+            "excess_pcn_relative_change": excess.get("relative"),
             "excess_pcn_change_z": excess.get("z_score"), "flags": ";".join(change.get("flags", [])),
         })
     write_table(tsv_path, pd.DataFrame(records), {"format": MONITOR_FORMAT, "patient": document["patient"]})

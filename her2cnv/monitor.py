@@ -15,21 +15,25 @@ pass for a +700% rise. The test assumes the two measurements' errors are
 independent and roughly normal; it does not model biological day-to-day
 variation.
 
-Response categories, against baseline (thresholds in reference/thresholds.toml):
+Response categories, against the baseline (the first timepoint that passed QC; thresholds in
+reference/thresholds.toml):
 
-- ``not_evaluable``: QC failed at baseline or at this timepoint.
+- ``not_evaluable``: QC failed at baseline or at this timepoint, or a gain appeared or vanished
+  where the other sample could not have detected the level.
 - ``clearance``: ERBB2 gain detected at baseline, not detected now, and this
   sample could have detected the baseline level (its detectable plasma copy
   number is below the baseline's). HERALD: clearance at cycle 2 day 1 went with response.
 - ``molecular_response``: a significant fall of at least ``response_fraction``
-  (50%) in excess PCN. TRIUMPH: a fall at day 21 went with response.
+  (30%) in excess PCN. Parikh 2020: a >= 30% fall at 4 weeks predicted response.
 - ``progression``: a significant rise of at least ``progression_fraction`` in
-  excess PCN, or a gain detected now where none was at baseline.
+  excess PCN, or a gain detected now where none was at baseline, significantly
+  above it, and at a level the baseline could have detected.
 - ``stable``: anything else (including too little power to see a change).
 
 Flags mark what the category alone hides: a low-level gain becoming high-level,
-re-emergence after a clearance, and a tumour-fraction rise without an ERBB2
-rise (an ERBB2-negative clone growing), distinct from ERBB2 progression.
+re-emergence after a clearance, and a significant rise of tumour fraction with a
+significant fall of tumour copy number (an ERBB2-negative clone growing),
+distinct from ERBB2 progression.
 """
 from __future__ import annotations
 
@@ -86,6 +90,8 @@ class Timepoint:
     tumor_copy_number_ci95: tuple[float, float] | None
     pon_checksum: str | None
     bins_checksum: str | None
+    called_on: str  # the fragments the ERBB2 measurement came from: "all", or "size_weighted" (second look)
+    thresholds: dict | None  # the call's classification thresholds
 
 
 def _interval(interval) -> tuple[float, float] | None:
@@ -117,6 +123,7 @@ def timepoint(document: dict, date: str, source: str) -> Timepoint:
             tumor_copy_number=erbb2["tumor_copy_number"],
             tumor_copy_number_ci95=_interval(erbb2["tumor_copy_number_ci95"]),
             pon_checksum=(inputs.get("pon") or {}).get("checksum"), bins_checksum=inputs.get("bins_checksum"),
+            called_on=erbb2["called_on"], thresholds=document["provenance"].get("parameters", {}).get("thresholds"),
         )
     except (KeyError, TypeError) as error:
         raise InputError(f"{source}: call file lacks {error} (not a complete her2cnv call?)") from None
@@ -131,6 +138,9 @@ def check_comparable(timepoints: list[Timepoint], sources: list[str]) -> None:
                              "re-call every timepoint with one panel so their levels are comparable")
         if point.bins_checksum != first.bins_checksum:
             raise InputError(f"{source}: counted with other bins than {sources[0]}")
+        if point.thresholds != first.thresholds:
+            raise InputError(f"{source}: called with other thresholds (--thresholds) than {sources[0]}; "
+                             "re-call every timepoint with one set")
     for key, label in ((lambda p: p.sample, "sample"), (lambda p: p.date, "date")):
         seen = {}
         for point, source in zip(timepoints, sources):
@@ -158,28 +168,50 @@ def change(later: float | None, earlier: float | None, later_ci95: tuple[float, 
             "z_score": difference / se if se > 0 else None}
 
 
-def respond(baseline: Timepoint, point: Timepoint, excess: dict, fraction: dict,
-            thresholds: Thresholds) -> tuple[str, str]:
+def relative_change(baseline: Timepoint, excess: dict) -> float | None:
+    """The change in excess PCN as a fraction of the baseline's excess: only where the baseline has a gain (a
+    baseline excess of noise made +27386%)."""
+    baseline_excess = baseline.plasma_copy_number - 2
+    if excess["difference"] is None or not baseline.gain_detected or baseline_excess <= 0:
+        return None
+    return excess["difference"] / baseline_excess
+
+
+def respond(baseline: Timepoint, point: Timepoint, excess: dict, thresholds: Thresholds) -> tuple[str, str]:
     """The response category and its reason. Every monitoring rule is here."""
     if not (baseline.qc_pass and point.qc_pass):
         failed = [p.sample for p in (baseline, point) if not p.qc_pass]
         return "not_evaluable", f"QC failed for {', '.join(failed)}."
-    baseline_excess = baseline.plasma_copy_number - 2
     z = excess["z_score"]
     significant = z is not None and abs(z) >= thresholds.min_change_z_score
-    relative = excess["difference"] / baseline_excess if baseline.gain_detected and baseline_excess > 0 else None
+    relative = relative_change(baseline, excess)
     if baseline.gain_detected and not point.gain_detected:
         if point.detectable_plasma_copy_number is not None and \
                 point.detectable_plasma_copy_number <= baseline.plasma_copy_number:
-            return "clearance", (f"ERBB2 gain no longer detected (baseline PCN {baseline.plasma_copy_number:.2f}; "
-                                 f"this sample would have detected PCN >= {point.detectable_plasma_copy_number:.2f}).")
+            scarce = "" if point.tumor_fraction is not None else \
+                ("; tumour DNA is below detection too, so whether the tumour still carries the amplification "
+                 "cannot be told from this sample")
+            return "clearance", (f"ERBB2 gain no longer detected in plasma (baseline PCN "
+                                 f"{baseline.plasma_copy_number:.2f}; this sample would have detected PCN >= "
+                                 f"{point.detectable_plasma_copy_number:.2f}){scarce}.")
         return "not_evaluable", ("ERBB2 gain not detected, but this sample could not have detected the baseline "
                                  "level: too little power to call clearance.")
     if not baseline.gain_detected:
-        if point.gain_detected:
-            return "progression", f"ERBB2 gain newly detected (PCN {point.plasma_copy_number:.2f})."
-        return "stable", "No ERBB2 gain at baseline or now."
-    text = (f"excess PCN {baseline_excess:.2f} -> {point.plasma_copy_number - 2:.2f} "
+        if not point.gain_detected:
+            return "stable", "No ERBB2 gain at baseline or now."
+        # the mirror of clearance: the baseline must have been able to see this level, and the rise be real
+        if baseline.detectable_plasma_copy_number is None or \
+                baseline.detectable_plasma_copy_number > point.plasma_copy_number:
+            return "not_evaluable", (f"ERBB2 gain detected now (PCN {point.plasma_copy_number:.2f}), but the "
+                                     "baseline could not have detected that level: too little power to call "
+                                     "progression.")
+        if not (significant and z > 0):
+            return "stable", (f"ERBB2 gain detected now (PCN {point.plasma_copy_number:.2f}), but the rise from "
+                              f"baseline (PCN {baseline.plasma_copy_number:.2f}, z {_signed(z)}) is within "
+                              "measurement noise.")
+        return "progression", (f"ERBB2 gain newly detected: PCN {baseline.plasma_copy_number:.2f} -> "
+                               f"{point.plasma_copy_number:.2f} (z {z:+.1f}).")
+    text = (f"excess PCN {baseline.plasma_copy_number - 2:.2f} -> {point.plasma_copy_number - 2:.2f} "
             f"({relative:+.0%}, z {z:+.1f})") if relative is not None and z is not None else "no comparable level"
     if significant and relative is not None and relative <= -thresholds.response_fraction:
         return "molecular_response", f"Significant fall in ERBB2 signal: {text}."
@@ -188,7 +220,11 @@ def respond(baseline: Timepoint, point: Timepoint, excess: dict, fraction: dict,
     return "stable", f"No change beyond the thresholds: {text}."
 
 
-def flags(point: Timepoint, baseline: Timepoint, excess: dict, fraction: dict, thresholds: Thresholds,
+def _signed(z: float | None) -> str:
+    return "n/a" if z is None else f"{z:+.1f}"
+
+
+def flags(point: Timepoint, baseline: Timepoint, fraction: dict, copies: dict, thresholds: Thresholds,
           earlier_responses: list[str]) -> list[str]:
     """What the category alone does not say."""
     notes = []
@@ -196,39 +232,45 @@ def flags(point: Timepoint, baseline: Timepoint, excess: dict, fraction: dict, t
         notes.append("level_escalation: low-level gain at baseline is now a high-level amplification")
     if "clearance" in earlier_responses and point.gain_detected:
         notes.append("re_emergence: ERBB2 gain detected again after a clearance")
-    tf_z, excess_z = fraction["z_score"], excess["z_score"]
-    if tf_z is not None and tf_z >= thresholds.min_change_z_score and \
-            (excess_z is None or excess_z < thresholds.min_change_z_score):
-        notes.append("erbb2_negative_growth: tumour fraction rose without an ERBB2 rise "
+    # An ERBB2-negative clone dilutes the amplified cells: the tumour copy number (an average over tumour cells)
+    # falls while the tumour fraction rises. An ERBB2 rise that merely fails to reach significance is no sign.
+    minimum = thresholds.min_change_z_score
+    if baseline.gain_detected and (fraction["z_score"] or 0.0) >= minimum and (copies["z_score"] or 0.0) <= -minimum:
+        notes.append("erbb2_negative_growth: tumour fraction rose while the tumour's ERBB2 copy number fell "
                      "(an ERBB2-negative clone may be growing)")
     return notes
 
 
 def track_patient(timepoints: list[Timepoint], thresholds: Thresholds) -> list[dict]:
-    """Per timepoint (by date), its values and the change from baseline with a response category."""
+    """Per timepoint (by date), its values and the change from baseline with a response category.
+
+    The baseline is the first timepoint that passed QC (the first, if none did): a failed first draw
+    must not leave two good later ones unevaluable. Changes are left out where either call failed QC,
+    and the tumour-copy-number change where the two were measured on different fragments (all, or the
+    size-weighted second look, whose copy numbers are shares of weighted fragments)."""
     ordered = sorted(timepoints, key=lambda p: p.date)
-    baseline = ordered[0]
+    baseline = next((point for point in ordered if point.qc_pass), ordered[0])
     rows, responses = [], []
     for point in ordered:
         row = {"sample": point.sample, "date": point.date, "status": point.status,
                "plasma_copy_number": point.plasma_copy_number, "tumor_fraction": point.tumor_fraction,
-               "tumor_copy_number": point.tumor_copy_number, "qc_pass": point.qc_pass}
+               "tumor_copy_number": point.tumor_copy_number, "qc_pass": point.qc_pass,
+               "baseline": point is baseline}
         if point is not baseline:
-            excess = change(point.plasma_copy_number, baseline.plasma_copy_number,
+            measured = point.qc_pass and baseline.qc_pass
+            excess = change(point.plasma_copy_number if measured else None, baseline.plasma_copy_number,
                             point.plasma_copy_number_ci95, baseline.plasma_copy_number_ci95)
-            fraction = change(point.tumor_fraction, baseline.tumor_fraction,
+            fraction = change(point.tumor_fraction if measured else None, baseline.tumor_fraction,
                               point.tumor_fraction_ci95, baseline.tumor_fraction_ci95)
-            copies = change(point.tumor_copy_number, baseline.tumor_copy_number,
+            alike = measured and point.called_on == baseline.called_on
+            copies = change(point.tumor_copy_number if alike else None, baseline.tumor_copy_number,
                             point.tumor_copy_number_ci95, baseline.tumor_copy_number_ci95)
-            response, reason = respond(baseline, point, excess, fraction, thresholds)
-            baseline_excess = baseline.plasma_copy_number - 2
+            response, reason = respond(baseline, point, excess, thresholds)
             row["change_from_baseline"] = {
                 "response": response, "reason": reason,
-                "excess_plasma_copy_number": {**excess, "relative": (excess["difference"] / baseline_excess
-                                                                     if excess["difference"] is not None
-                                                                     and baseline_excess > 0 else None)},
+                "excess_plasma_copy_number": {**excess, "relative": relative_change(baseline, excess)},
                 "tumor_fraction": fraction, "tumor_copy_number": copies,
-                "flags": flags(point, baseline, excess, fraction, thresholds, responses),
+                "flags": flags(point, baseline, fraction, copies, thresholds, responses),
             }
             responses.append(response)
         rows.append(row)

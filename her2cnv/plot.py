@@ -97,32 +97,45 @@ def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float
 
 
 def trend_plot(patient: str, dates: list[str], plasma: list[float], plasma_ci: list, fraction: list,
-               fraction_ci: list, fraction_limit: list) -> bytes:
+               fraction_ci: list, fraction_limit: list, measured: list[bool]) -> bytes:
     """ERBB2 plasma copy number (top) and tumour fraction (bottom) over time, with 95% intervals.
 
-    A tumour fraction below detection is drawn as an open triangle at its limit.
+    A tumour fraction below detection is drawn as an open triangle at its limit. A timepoint that failed QC
+    (``measured`` False) is an open grey circle off the lines, without an interval: its numbers are not
+    measurements to follow.
     """
     import datetime
 
     plt, (figure, (top, bottom)) = _figure(7, 5, rows=2)
     days = np.array([datetime.date.fromisoformat(d).toordinal() for d in dates]) - \
         datetime.date.fromisoformat(dates[0]).toordinal()
+    good = np.array(measured, dtype=bool)
     low = np.array([c[0] if c else np.nan for c in plasma_ci], dtype=float)
     high = np.array([c[1] if c else np.nan for c in plasma_ci], dtype=float)
     values = np.array(plasma, dtype=float)
-    top.errorbar(days, values, yerr=[values - low, high - values], fmt="o-", color=SEGMENT_COLOUR, capsize=4)
+    below, above = np.fmax(values - low, 0.0), np.fmax(high - values, 0.0)  # NaN (no interval): no bar
+    top.errorbar(days[good], values[good], yerr=[below[good], above[good]], fmt="o-", color=SEGMENT_COLOUR, capsize=4)
+    if (~good).any():
+        top.plot(days[~good], values[~good], "o", mfc="none", color=POINT_COLOUR, ms=8, label="QC failed")
+        top.legend(fontsize=7, loc="best")
     top.axhline(2, color="black", lw=0.6)
     top.set_ylabel("ERBB2 plasma copy number")
     top.set_title(f"{patient}: ERBB2 and tumour fraction over time", fontsize=10)
-    for day, value, limit, interval in zip(days, fraction, fraction_limit, fraction_ci):
+    for day, value, limit, interval, ok in zip(days, fraction, fraction_limit, fraction_ci, good):
+        if not ok:
+            continue
         if value is None:
             bottom.plot([day], [limit * 100], marker="v", mfc="none", color=GENE_COLOUR, ms=8)
         else:
             bottom.errorbar([day], [value * 100], yerr=[[(value - interval[0]) * 100], [(interval[1] - value) * 100]],
                             fmt="o", color=GENE_COLOUR, capsize=4)
-    detected = [(d, v * 100) for d, v in zip(days, fraction) if v is not None]
+    detected = [(d, v * 100) for d, v, ok in zip(days, fraction, good) if v is not None and ok]
     if len(detected) > 1:
         bottom.plot(*zip(*detected), color=GENE_COLOUR, lw=1)
+    if any(v is None and ok for v, ok in zip(fraction, good)):
+        bottom.plot([], [], marker="v", mfc="none", color=GENE_COLOUR, ls="none",
+                    label="below detection (at the limit)")
+        bottom.legend(fontsize=7, loc="best")
     bottom.set_ylabel("tumour fraction (%)")
     bottom.set_xlabel(f"days since {dates[0]}")
     bottom.set_ylim(bottom=0)

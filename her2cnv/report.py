@@ -33,8 +33,9 @@ corrected for GC content and compared with a panel of normals from healthy-donor
 components were projected out. The profile was segmented (PELT), and the tumour fraction estimated by fitting
 clonal integer copy states to the genome-wide segments. ERBB2's plasma copy number (PCN) is twice its depth
 relative to the diploid baseline; the tumour copy number is 2 + (PCN - 2) / tumour fraction, assuming a clonal
-amplification. A high-level amplification is a focal gain (at most 10 Mb, above the rest of chromosome 17q)
-whose tumour copy number is at least 8 with 95% confidence; a broad chromosome 17 gain is never called
+amplification. A high-level amplification is a significant focal gain (at most 10 Mb, above the rest of chromosome 17q)
+whose tumour copy number is estimated at 8 or more and, three standard errors below the estimate, still at 6 or
+more (the 95% interval of a borderline call can reach below 8); a broad chromosome 17 gain is never called
 high-level.</p>
 <p>Limits: a tumour fraction below detection is not zero (the estimate needs arm-level copy-number changes in
 the tumour); with an unknown tumour fraction the tumour copy number cannot be established unless the plasma
@@ -44,13 +45,20 @@ gain that would be high-level under one of them is not called low-level. Interva
 normalisation noise, not biological variation between draws. Subclonal amplifications appear with a lower copy
 number.</p>"""
 
-MONITOR_METHOD = """<p>Each timepoint is compared with the first (baseline) on excess plasma copy number (PCN - 2),
-tumour fraction and tumour copy number. A change counts as real when it exceeds measurement noise: z = change /
-sqrt(SE<sub>baseline</sub><sup>2</sup> + SE<sub>later</sub><sup>2</sup>), two-sided at |z| &ge; 1.96, with each
-SE from that call's own interval. Molecular response: a significant fall of at least 50% in excess PCN (a fall of
-ctDNA at day 21 went with response in TRIUMPH). Clearance: ERBB2 gain no longer detected although the sample
-could have detected the baseline level (clearance at cycle 2 day 1 went with response in HERALD). Progression:
-a significant rise of at least 50%, or a new gain. The test assumes independent, roughly normal measurement
+def _monitor_method(thresholds: dict) -> str:
+    """The monitoring rules as applied (the thresholds in the monitor's provenance)."""
+    return f"""<p>Each timepoint is compared with the baseline (the first that passed QC) on excess plasma copy
+number (PCN - 2), tumour fraction and tumour copy number. A change counts as real when it exceeds measurement
+noise: z = change / sqrt(SE<sub>baseline</sub><sup>2</sup> + SE<sub>later</sub><sup>2</sup>), two-sided at |z|
+&ge; {thresholds['min_change_z_score']:g}, with each SE from that call's own interval. Molecular response: a
+significant fall of at least {thresholds['response_fraction']:.0%} in excess PCN (a fall of ctDNA of 30% or more at
+4 weeks predicted response, Parikh 2020; TRIUMPH used day 21). Clearance: ERBB2 gain no longer detected in plasma
+although the sample could have detected the baseline level (clearance at cycle 2 day 1 went with response in
+HERALD); when the tumour DNA is below detection too, it says nothing of the tumour itself. Progression: a
+significant rise of at least {thresholds['progression_fraction']:.0%}, or a gain newly detected at a level the
+baseline could have detected, significantly above it. Changes are not computed for a timepoint that failed QC.
+Response categories describe the ERBB2 signal whatever the baseline status: on a low-level or broad gain they
+are not a response of an actionable amplification. The test assumes independent, roughly normal measurement
 errors and does not model biological day-to-day variation; "stable" can also mean too little power to see a
 change.</p>"""
 
@@ -63,6 +71,20 @@ def _number(value, digits: int = 2, percent: bool = False) -> str:
 
 def _signed_percent(value) -> str:
     return "&ndash;" if value is None else f"{value * 100:+.0f}%"
+
+
+def _excess_change_text(excess: dict) -> str:
+    """The change relative to the baseline's excess (where it had a gain) and the PCN difference with its
+    interval; a dash where no change was computed (QC failed)."""
+    if excess.get("difference") is None:
+        return "&ndash;"
+    relative = "" if excess.get("relative") is None else f"{_signed_percent(excess['relative'])}; "
+    low, high = excess["ci95"]
+    return f"{relative}PCN {excess['difference']:+.2f} ({low:+.2f} to {high:+.2f})"
+
+
+def _status_reason(call: dict) -> str:
+    return f"<br><span class='small'>ERBB2 status: {escape(str(call['erbb2']['reason']))}</span>"
 
 
 def _interval(interval, digits: int = 2, percent: bool = False) -> str:
@@ -175,13 +197,14 @@ def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[s
             f"<tr><td>{escape(point['date'])}</td><td>{escape(point['sample'])}</td><td>{_badge(point['status'])}</td>"
             f"<td>{_number(point['plasma_copy_number'])}{_interval(call['erbb2']['plasma_copy_number_ci95'])}</td>"
             f"<td>{_tumor_fraction_text(call['tumor_fraction'])}</td>"
-            f"<td>{_number(point['tumor_copy_number'], 1)}</td>"
+            f"<td>{_number(point['tumor_copy_number'], 1)}{_interval(call['erbb2']['tumor_copy_number_ci95'], 1)}</td>"
             f"<td>{_badge(change['response']) if change else _badge('baseline')}</td>"
-            f"<td>{_signed_percent(excess.get('relative')) if change else ''}</td>"
+            f"<td>{_excess_change_text(excess) if change else ''}</td>"
             f"<td>{escape(change['reason']) if change else ''}"
+            f"{_status_reason(call) if point['status'] == 'indeterminate' or not point['qc_pass'] else ''}"
             f"{''.join('<br><b>' + escape(flag) + '</b>' for flag in (change or {}).get('flags', []))}</td></tr>")
     table = ("<table><tr><th>date</th><th>sample</th><th>ERBB2 status</th><th>plasma CN (95% CI)</th>"
-             "<th>tumour fraction</th><th>tumour CN</th><th>response</th><th>excess PCN change</th>"
+             "<th>tumour fraction</th><th>tumour CN (95% CI)</th><th>response</th><th>excess PCN change (95% CI)</th>"
              "<th>reason</th></tr>" + "".join(rows) + "</table>")
     views = "".join(_figure(figures.get(point["sample"]), f"{point['date']} {point['sample']}: chr17")
                     for point in monitor["timepoints"])
@@ -189,7 +212,8 @@ def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[s
                  for point in monitor["timepoints"])
     body = (f"<h2>Trend</h2>{_figure(figures.get('trend'), 'ERBB2 plasma copy number and tumour fraction over time')}"
             f"<h2>Timepoints</h2>{table}<h2>chr17 at each timepoint</h2><div class='figures'>{views}</div>"
-            f"<h2>Quality control</h2>{qc}<h2>Method and limits</h2>{METHOD}{MONITOR_METHOD}"
+            f"<h2>Quality control</h2>{qc}<h2>Method and limits</h2>{METHOD}"
+            f"{_monitor_method(monitor['provenance']['parameters']['thresholds'])}"
             f"{_provenance(monitor)}")
     return _page(f"her2cnv ERBB2 monitoring: patient {monitor['patient']}", body)
 

@@ -68,7 +68,8 @@ def run(args):
         patient, [row["date"] for row in rows], [c["erbb2"]["plasma_copy_number"] for c in ordered],
         [c["erbb2"]["plasma_copy_number_ci95"] for c in ordered],
         [c["tumor_fraction"]["estimate"] if c["tumor_fraction"]["detected"] else None for c in ordered],
-        [c["tumor_fraction"]["ci95"] for c in ordered], [c["tumor_fraction"]["detection_limit"] for c in ordered])
+        [c["tumor_fraction"]["ci95"] for c in ordered], [c["tumor_fraction"]["detection_limit"] for c in ordered],
+        [row["qc_pass"] for row in rows])
     with io.output_set():
         io.write_monitor(io.output_path(outdir, patient, "monitor.json"),
                          io.output_path(outdir, patient, "monitor.tsv"), document)

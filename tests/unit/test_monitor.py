@@ -20,7 +20,7 @@ BASE = monitor.Timepoint(sample="B", date="2026-01-05", status="high_level_ampli
                          detectable_plasma_copy_number=2.6, tumor_fraction=0.2,
                          tumor_fraction_ci95=interval(0.2, 0.015), tumor_fraction_limit=0.08,
                          tumor_copy_number=20.0, tumor_copy_number_ci95=interval(20.0, 2.0),
-                         pon_checksum="p", bins_checksum="b")
+                         pon_checksum="p", bins_checksum="b", called_on="all", thresholds=None)
 
 
 def later(plasma=None, fraction=None, **changes):
@@ -59,18 +59,54 @@ def test_clearance_needs_power():
     assert response(weak)["response"] == "not_evaluable"
 
 
+CLEAN = dataclasses.replace(BASE, status="not_detected", gain_detected=False, plasma_copy_number=2.0,
+                            plasma_copy_number_ci95=interval(2.0, 0.1))
+
+
 def test_new_detection_is_progression_and_qc_failure_not_evaluable():
-    clean = dataclasses.replace(BASE, status="not_detected", gain_detected=False, plasma_copy_number=2.0,
-                                plasma_copy_number_ci95=interval(2.0, 0.1))
-    assert response(later(), baseline=clean)["response"] == "progression"
+    assert response(later(), baseline=CLEAN)["response"] == "progression"
     assert response(later(qc_pass=False))["response"] == "not_evaluable"
+
+
+def test_new_detection_needs_a_baseline_that_could_have_seen_it_and_a_real_rise():
+    """Audit 12: replicate draws of one unchanged tumour near the limit gave 'progression' in 8 of 30 pairs."""
+    near = later(plasma=(2.66, 0.12))
+    blind = dataclasses.replace(CLEAN, detectable_plasma_copy_number=2.95)
+    assert response(near, baseline=blind)["response"] == "not_evaluable"
+    noisy = dataclasses.replace(CLEAN, plasma_copy_number=2.35, plasma_copy_number_ci95=interval(2.35, 0.12),
+                                detectable_plasma_copy_number=2.6)
+    assert response(near, baseline=noisy)["response"] == "stable"
+    assert response(near, baseline=dataclasses.replace(noisy, plasma_copy_number=2.0,
+                                                       plasma_copy_number_ci95=interval(2.0, 0.05)))["response"] \
+        == "progression"
+
+
+def test_no_relative_change_against_a_baseline_without_a_gain():
+    assert response(later(), baseline=CLEAN)["excess_plasma_copy_number"]["relative"] is None
 
 
 def test_flags_level_escalation_and_erbb2_negative_growth():
     low = dataclasses.replace(BASE, status="low_level_gain")
     assert any(f.startswith("level_escalation") for f in response(later(), baseline=low)["flags"])
-    grown = later(fraction=(0.35, 0.015))
-    assert any(f.startswith("erbb2_negative_growth") for f in response(grown)["flags"])
+    diluted = later(fraction=(0.35, 0.015), tumor_copy_number=12.0, tumor_copy_number_ci95=interval(12.0, 1.5))
+    assert any(f.startswith("erbb2_negative_growth") for f in response(diluted)["flags"])
+    # a tumour-fraction rise whose ERBB2 rise is merely not significant is no sign of an ERBB2-negative clone
+    underpowered = later(fraction=(0.35, 0.015), tumor_copy_number_ci95=interval(20.0, 6.0))
+    assert not any(f.startswith("erbb2_negative_growth") for f in response(underpowered)["flags"])
+
+
+def test_copy_number_changes_need_calls_on_the_same_fragments():
+    weighted = later(called_on="size_weighted", tumor_copy_number=2.0, tumor_copy_number_ci95=interval(2.0, 1.0))
+    assert response(weighted)["tumor_copy_number"]["difference"] is None
+
+
+def test_a_qc_failed_first_draw_leaves_the_next_as_baseline():
+    failed = dataclasses.replace(BASE, sample="F", date="2026-01-01", qc_pass=False)
+    rows = monitor.track_patient([failed, BASE, later(plasma=(2.9, 0.1))], THRESHOLDS)
+    assert [row["baseline"] for row in rows] == [False, True, False]
+    assert rows[0]["change_from_baseline"]["response"] == "not_evaluable"
+    assert rows[0]["change_from_baseline"]["excess_plasma_copy_number"]["difference"] is None
+    assert rows[2]["change_from_baseline"]["response"] == "molecular_response"
 
 
 def test_re_emergence_after_clearance_is_flagged():
@@ -149,7 +185,7 @@ def test_plasma_copy_number_interval_comes_from_the_call_not_the_segment_se():
                 "erbb2": {"status": "indeterminate", "gain_detected": False, "plasma_copy_number": 2.02,
                           "plasma_copy_number_ci95": [2.0, 2.6], "log2_ratio_se": 0.005,
                           "detectable_plasma_copy_number": 2.7, "tumor_copy_number": 2.2,
-                          "tumor_copy_number_ci95": [2.0, 8.0]}}
+                          "tumor_copy_number_ci95": [2.0, 8.0], "called_on": "all"}}
     point = monitor.timepoint(document, "2026-01-05", "S.call.json")
     assert point.plasma_copy_number_ci95 == (2.0, 2.6)
     assert point.tumor_copy_number_ci95 == (2.0, 8.0)
