@@ -124,8 +124,33 @@ def null_distribution(panel: Panel, coefficients: np.ndarray, weight: np.ndarray
     return np.array(values)
 
 
+# A run of usable bins with no fragment at all where this many were expected is a gap in the data, not biology:
+# normal cells' DNA alone leaves (1 - TF) of the expectation, so even a deletion in the tumour gives P(0) below
+# exp(-100 (1 - TF)). A BAM cut at a block boundary (with a valid end-of-file block) has such a gap to its end.
+COVERAGE_GAP_FRAGMENTS = 100
+
+
+def largest_coverage_gap(counts: np.ndarray, expected: np.ndarray, usable: np.ndarray, bins: Bins):
+    """(expected fragments, first bin, last bin) of the run of usable bins of one contig without a single
+    fragment that expected the most; None if there is no such run."""
+    index = np.flatnonzero(usable & np.isfinite(expected))
+    if not len(index):
+        return None
+    empty = counts[index] == 0
+    contig = bins.chrom[index]
+    starts = np.r_[True, (empty[1:] != empty[:-1]) | (contig[1:] != contig[:-1])]
+    run = np.cumsum(starts) - 1
+    totals = np.bincount(run, weights=expected[index])
+    totals[~empty[starts]] = 0.0
+    if not totals.max() > 0:
+        return None
+    largest = int(np.argmax(totals))
+    members = index[run == largest]
+    return float(totals[largest]), int(members[0]), int(members[-1])
+
+
 def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overlap: np.ndarray,
-                    thresholds: Thresholds, counts: np.ndarray | None = None) -> dict:
+                    thresholds: Thresholds, counts: np.ndarray | None = None, bins: Bins | None = None) -> dict:
     """QC metrics and the reasons, if any, the sample cannot be called (``counts``: the sample's raw counts)."""
     erbb2 = erbb2_overlap > 0
     usable_erbb2 = erbb2 & panel.usable
@@ -154,6 +179,13 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
         # expected fragments: with >= min_erbb2_fragments expected, zero has probability < exp(-30).
         reasons.append(f"no fragment at all over ERBB2 ({expected_erbb2:.0f} expected): a coverage gap "
                        "(failed capture, or reads there filtered out), not a copy number")
+    gap = None if counts is None or bins is None else \
+        largest_coverage_gap(counts, profile.expected_count, panel.usable, bins)
+    if gap is not None and gap[0] >= COVERAGE_GAP_FRAGMENTS:
+        expected, first, last = gap
+        reasons.append(f"no fragment at all in {bins.chrom[first]}:{bins.start[first] + 1:,}-{bins.end[last]:,} "
+                       f"({expected:.0f} expected): a gap in the data (a truncated BAM, or reads there filtered "
+                       "out), not a copy number")
     if not profile.noise <= thresholds.max_noise:
         reasons.append(f"profile too noisy (MAPD {profile.noise:.3f} > {thresholds.max_noise})")
     if profile.gc_bias > thresholds.max_gc_bias:
@@ -341,7 +373,7 @@ def call_erbb2(sample: str, profile: Profile, segments: Segments, bins: Bins, pa
     """The ERBB2 call for one normalised, segmented sample (``counts``: its raw counts, for QC)."""
     overlap = span_overlap(bins, *assembly.gene_span("ERBB2"))
     erbb2_bins = np.flatnonzero((overlap > 0) & np.isfinite(profile.log2_ratio))
-    qc = quality_control(outcomes, profile, panel, overlap, thresholds, counts)
+    qc = quality_control(outcomes, profile, panel, overlap, thresholds, counts, bins)
     baseline = tumor_fraction.baseline_log2
     # the smallest real amplicon is the core: it measures ERBB2 where segmentation finds no step
     core = span_overlap(bins, *assembly.core_span)

@@ -918,6 +918,24 @@ def test_zero_coverage_at_erbb2_is_indeterminate_by_qc(small_cohort, tmp_path, c
     assert zeroed["erbb2"]["reason"].startswith("QC failed")
 
 
+def test_a_bam_cut_at_a_block_boundary_fails_qc(small_cohort, tmp_path, capfd):
+    """Cut after 60% of its BGZF blocks, with a valid end-of-file block: htslib reads it to its end without
+    complaint, and the contigs after the cut hold no fragment. The call must fail QC, not read a loss."""
+    data = small_cohort.plasma.read_bytes()
+    blocks = bgzf_blocks(data)
+    cut = tmp_path / "cut.bam"
+    cut.write_bytes(data[:blocks[len(blocks) * 3 // 5][0]] + BGZF_EOF)
+    counts = tmp_path / "cut.counts.tsv"
+    assert main(["count", str(cut), "--bins", str(small_cohort.bins), "-o", str(counts), "--quiet"]) == 0
+    assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"), "--no-plots",
+                 "--quiet"]) == 0
+    capfd.readouterr()
+    call = json.loads((tmp_path / "out" / "S.call.json").read_text())
+    assert not call["qc"]["pass"] and call["erbb2"]["status"] == "indeterminate"
+    assert any(reason.startswith("no fragment at all in chr") and "a truncated BAM" in reason
+               for reason in call["qc"]["reasons"]), call["qc"]["reasons"]
+
+
 def test_no_read_passing_the_filters_is_indeterminate_by_qc(small_cohort, tmp_path, capfd):
     counts = tmp_path / "N0.counts.tsv"
     assert main(["count", str(small_cohort.normals[0]), "--bins", str(small_cohort.bins), "-o", str(counts),
