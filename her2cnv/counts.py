@@ -43,6 +43,7 @@ import io as io_module
 import logging
 import os
 import queue
+import struct
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -144,6 +145,8 @@ def open_alignments(path, reference=None, threads: int = 0):
         os.environ.pop("REF_CACHE", None)    # user's REF_PATH names one): the FASTA given is the only source
     if threads < 0:
         raise InputError(f"--threads must be >= 0, got {threads}")
+    if not is_cram:
+        _check_bam_index(path)
     try:
         with _close_errors_logged(path):
             # pysam's threads=N means N - 1 decompression workers beside the reading thread
@@ -163,6 +166,50 @@ def open_alignments(path, reference=None, threads: int = 0):
         alignments.close()
         raise InputError(f"{path}: header has no @SQ lines (unaligned reads?)")
     return alignments
+
+
+def _check_bam_index(path: Path) -> None:
+    """Refuse a .bai beside ``path`` whose structure is broken, before pysam opens the file and with it the
+    index: on some truncated indexes htslib frees memory twice and aborts the process (exit 134, "double
+    free"), which no error handling can catch. A .bai without BAI's magic is left to htslib, which refuses it."""
+    for index in (Path(f"{path}.bai"), path.with_suffix(".bai")):
+        if index.is_file():
+            break
+    else:
+        return
+    with open(index, "rb") as handle:
+        data = handle.read()
+    if data[:4] != b"BAI\x01":
+        return
+    problem = _bai_problem(data)
+    if problem:
+        raise InputError(f"{index}: a damaged BAM index ({problem}); rebuild it with 'samtools index' or remove it")
+
+
+def _bai_problem(data: bytes) -> str | None:
+    """What is wrong with the layout of a BAI (SAM spec 5.2): per reference its bins with their chunks, then
+    its linear index; an optional count of unplaced reads at the end. None if nothing."""
+    offset = 8
+    try:
+        (n_references,) = struct.unpack_from("<i", data, 4)
+        for _ in range(max(n_references, 0)):
+            (n_bins,) = struct.unpack_from("<i", data, offset)
+            offset += 4
+            for _ in range(max(n_bins, 0)):
+                _, n_chunks = struct.unpack_from("<Ii", data, offset)
+                offset += 8 + 16 * n_chunks
+                if n_chunks < 0:
+                    return "a negative chunk count"
+            (n_intervals,) = struct.unpack_from("<i", data, offset)
+            offset += 4 + 8 * n_intervals
+            if min(n_references, n_bins, n_intervals) < 0:
+                return "a negative count"
+    except struct.error:
+        return "it ends inside its data: truncated"
+    if len(data) not in (offset, offset + 8):
+        return "it ends inside its data: truncated" if len(data) < offset + 8 else \
+            f"{len(data) - offset - 8:,} bytes after its end"
+    return None
 
 
 @contextlib.contextmanager

@@ -1138,8 +1138,9 @@ def _number(value) -> bool:
 
 
 def _interval(value) -> bool:
-    """[low, high]; null ends where the measurement failed (NaN is written as null)."""
-    return isinstance(value, list) and len(value) == 2 and all(v is None or _number(v) for v in value)
+    """[low, high], low <= high; null ends where the measurement failed (NaN is written as null)."""
+    return isinstance(value, list) and len(value) == 2 and all(v is None or _number(v) for v in value) and \
+        (None in value or value[0] <= value[1])
 
 
 def _optional(check):
@@ -1148,6 +1149,38 @@ def _optional(check):
 
 def _text(value) -> bool:
     return isinstance(value, str)
+
+
+def _full_interval(value) -> bool:
+    return _interval(value) and None not in value
+
+
+def _fraction(value) -> bool:
+    return _number(value) and 0 <= value <= 1
+
+
+def _texts(value) -> bool:
+    return isinstance(value, list) and all(map(_text, value))
+
+
+def _record(fields: dict):
+    """A JSON object holding at least ``fields``, each valid by its check."""
+    return lambda value: isinstance(value, dict) and all(key in value and check(value[key])
+                                                         for key, check in fields.items())
+
+
+def _tumor_fraction(value) -> bool:
+    """A detected fraction has an estimate inside a complete interval (report and monitor draw it)."""
+    if not value.get("detected"):
+        return True
+    estimate, interval = value.get("estimate"), value.get("ci95")
+    return _fraction(estimate) and _full_interval(interval) and interval[0] <= estimate <= interval[1]
+
+
+_READING = _record({
+    "baseline_copy_number": _number, "copies_per_step": _optional(_number), "tumor_fraction": _optional(_fraction),
+    "tumor_copy_number": _optional(_number), "tumor_copy_number_ci95": _optional(_interval)})
+_AMPLICON = _record({"chrom": _text, "start": _number, "end": _number, "genes": _texts})
 
 
 # The fields of a call document that report, summary and monitor read, and what each must hold: a call.json
@@ -1168,8 +1201,15 @@ CALL_FIELDS = {
     "tumor_fraction.detected": lambda v: isinstance(v, bool), "tumor_fraction.method": _text,
     "tumor_fraction.detection_limit": _optional(_number),
     "erbb2.gain_detected": lambda v: isinstance(v, bool), "erbb2.detectable_plasma_copy_number": _optional(_number),
+    "erbb2.called_on": lambda v: v in ("all", "size_weighted"),
+    "erbb2.amplicon": _optional(_AMPLICON),
+    "erbb2.ploidy_readings": lambda v: isinstance(v, list) and all(map(_READING, v)),
+    "qc.reasons": _texts,
     "provenance.inputs": lambda v: isinstance(v, dict),
+    "provenance.parameters": lambda v: isinstance(v, dict) and isinstance(v.get("thresholds", {}), dict),
 }
+# checks of one object as a whole, after its fields (name: what it must hold)
+CALL_OBJECTS = {"tumor_fraction": (_tumor_fraction, "an estimate inside its 95% interval, in [0, 1], when detected")}
 
 
 def read_call(path) -> dict:
@@ -1187,6 +1227,9 @@ def read_call(path) -> dict:
         if not ok:
             raise InputError(f"{path}: call field '{name}' holds {json.dumps(holder[key])[:40]}, not a valid value "
                              "(edited file?)")
+    for name, (valid, expected) in CALL_OBJECTS.items():
+        if not valid(document[name]):
+            raise InputError(f"{path}: call field '{name}' does not hold {expected} (edited file?)")
     return document
 
 

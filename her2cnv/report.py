@@ -225,8 +225,8 @@ SUMMARY_COLUMNS = ("sample", "patient", "date", "status", "plasma_copy_number", 
 
 def summary_rows(calls: list[dict]) -> list[dict]:
     """One row per call for a cohort table: status, PCN, TF, tumour CN and QC."""
-    def interval(values):
-        return None if not values or values[0] is None else f"{values[0]:.3g}-{values[1]:.3g}"
+    def interval(values):  # "low to high": a hyphen would be ambiguous beside a negative bound
+        return None if not values or None in values else f"{values[0]:.3g} to {values[1]:.3g}"
 
     rows = []
     for call in sorted(calls, key=lambda c: c["sample"]):

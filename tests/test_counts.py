@@ -297,7 +297,8 @@ def test_without_an_index_threads_decompress_and_say_so(region_edges, caplog):
     assert "no index (.bai/.csi/.crai): reading with 2 BGZF decompression thread(s)" in caplog.text
 
 
-def test_count_tables_differ_between_threads_only_in_provenance(region_edges, tmp_path):
+def test_count_tables_are_byte_identical_for_any_number_of_threads(region_edges, tmp_path):
+    """The thread count is not recorded: a cohort counted on a laptop and on a cluster gives the same bytes."""
     bins = tmp_path / "bins.tsv"
     io.write_bins(bins, make_bins(), {})
     tables = []
@@ -305,10 +306,7 @@ def test_count_tables_differ_between_threads_only_in_provenance(region_edges, tm
         output = tmp_path / f"threads{threads}.tsv"
         assert main(["count", str(region_edges["bam"]), "--bins", str(bins), "-o", str(output),
                      "--threads", str(threads), "--quiet"]) == 0
-        lines = output.read_text().splitlines(keepends=True)
-        assert sum(line.startswith("#provenance=") for line in lines) == 1
-        assert f'"threads":{threads},' in next(line for line in lines if line.startswith("#provenance="))
-        tables.append([line for line in lines if not line.startswith("#provenance=")])
+        tables.append(output.read_bytes())
     assert tables[0] == tables[1] == tables[2]
 
 

@@ -348,6 +348,15 @@ def case_count_read_only_filesystem(c: Context):
     return c.count(c.cohort.normals[0], status=1, names="out.counts.tsv", phrase="Read-only file system")
 
 
+def case_bam_index_truncated(c: Context):
+    """htslib frees memory twice on some truncated .bai files and aborts the process (exit 134): the index's
+    layout is checked first. 1,000 bytes is one of those lengths."""
+    bam = c.tmp / "cut_index.bam"
+    shutil.copy(c.cohort.normals[0], bam)
+    Path(f"{bam}.bai").write_bytes(Path(f"{c.cohort.normals[0]}.bai").read_bytes()[:1000])
+    return c.count(bam, names="cut_index.bam.bai", phrase="a damaged BAM index (it ends inside its data: truncated)")
+
+
 def case_count_output_is_a_pipe(c: Context):
     """An output that exists and is not a regular file (a FIFO here; as root, /dev/null or /dev/full) must not
     be renamed over: it once replaced /dev/full with a bins table."""

@@ -28,6 +28,11 @@ def resolve(calls: list[dict], sources: list[str], args) -> tuple[str, list[str]
     dates, patients = [], set()
     for i, (call, source) in enumerate(zip(calls, sources)):
         row = sheet.loc[call["sample"]] if sheet is not None and call["sample"] in sheet.index else None
+        if row is not None:  # a sheet may fill in what a call lacks, never contradict what it records
+            for field in ("patient", "date"):
+                if call.get(field) not in (None, row[field]) and row[field] not in ("NA", ""):
+                    raise InputError(f"{args.sample_sheet}: gives sample {call['sample']} {field} {row[field]}, "
+                                     f"but {source} records {call[field]}")
         date = args.dates[i] if args.dates else (row["date"] if row is not None else call.get("date"))
         if date in (None, "NA", ""):
             raise InputError(f"{source}: no collection date for sample {call['sample']} (give --dates, "

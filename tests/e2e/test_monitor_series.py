@@ -4,6 +4,8 @@ import json
 
 from conftest import call_simulated, run
 
+from her2cnv.cli import main
+
 TUMOUR = ("--preset", "crc_typical", "--preset", "erbb2_focal", "--erbb2-copy-number", "20")
 
 
@@ -23,6 +25,13 @@ def test_series_shows_response_then_progression(cohort):
     page = (cohort / "monitor" / "P9.monitor.html").read_text()
     assert "Research use only" in page and "data:image/png;base64," in page and "<script" not in page
     assert (cohort / "monitor" / "P9.monitor.tsv").read_text().count("\n") == 2 + 1 + 3
+    # a sample sheet may fill in what calls lack, never contradict what they record (audit 12: it relabelled P9)
+    sheet = cohort / "sheet.tsv"
+    sheet.write_text("sample\tpatient\tdate\trole\tbam\n" + "".join(
+        f"{name}\tP1\t{date}\tplasma\tNA\n" for name, date, *_ in series))
+    assert main(["monitor", *map(str, calls), "-o", str(cohort / "relabelled"), "--sample-sheet", str(sheet),
+                 "--quiet"]) == 2
+    assert not (cohort / "relabelled").exists()
 
 
 def test_replicate_draws_of_one_state_are_stable(cohort):
