@@ -88,12 +88,12 @@ def refuse_overwriting_inputs(path: str | os.PathLike) -> None:
                              "write the output under another name")
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds (inside
-    ``output_set``, when the whole set has)."""
+def check_output_path(path: str | os.PathLike) -> Path:
+    """The file an output named ``path`` will replace (a symlink's target: the link itself is never replaced),
+    refused if its directory is missing, if it is a device, pipe or socket, or if it is one of the inputs.
+    Commands check their outputs before any work, and every write checks again."""
     path = Path(path)
-    if path.is_symlink():  # the link's file is replaced, never the link itself
+    if path.is_symlink():
         path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -103,7 +103,15 @@ def atomic_output(path: str | os.PathLike):
         raise Her2CnvError(f"{path}: exists and is not a regular file (a device, pipe or socket); "
                            "give a file name")
     refuse_overwriting_inputs(path)
-    temporary = directory / f".{path.name}.tmp{os.getpid()}"
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds (inside
+    ``output_set``, when the whole set has)."""
+    path = check_output_path(path)
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
     deferred = False
     try:
         yield temporary
@@ -984,7 +992,7 @@ def read_panel(path) -> tuple[dict, dict]:
     """Read a panel of normals: ({channel: Panel}, metadata). Never unpickles anything."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such panel of normals")
+        raise InputError(f"{path}: {'is a directory, not' if path.is_dir() else 'no such'} panel of normals")
     if not zipfile.is_zipfile(path):  # before numpy, whose message for other files suggests unpickling them
         raise InputError(f"{path}: not a readable her2cnv panel of normals (not a complete .npz archive: "
                          "truncated, or another kind of file); make one with 'her2cnv pon'")

@@ -35,6 +35,13 @@ def _png(plt, figure) -> bytes:
     return buffer.getvalue()
 
 
+def _top(levels: np.ndarray, floor: float) -> float:
+    """The top of a log2 axis: ``floor``, raised to show the highest segment (plasma copy numbers reach 120 and
+    more: HERACLES-A), up to log2 7.5 (PCN ~360)."""
+    finite = levels[np.isfinite(levels)]
+    return float(min(max(floor, finite.max() + 0.4), 7.5)) if len(finite) else floor
+
+
 def genome_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float, title: str) -> bytes:
     """log2 ratio per bin along the genome, with segment levels, relative to the diploid baseline."""
     plt, (figure, axes) = _figure(12, 3.6)
@@ -52,7 +59,7 @@ def genome_plot(profile: Profile, segments: Segments, bins: Bins, baseline: floa
         axes.plot([bins.start[first] + offsets[str(bins.chrom[first])], bins.end[last] + offsets[str(bins.chrom[last])]],
                   [segments.log2_ratio[i] - baseline] * 2, color=SEGMENT_COLOUR, lw=2)
     axes.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
-    axes.set_ylim(-1.5, 3.0)
+    axes.set_ylim(-1.5, _top(segments.log2_ratio - baseline, 3.0))
     axes.axhline(0, color="black", lw=0.6)
     axes.set_ylabel("log2 ratio to diploid")
     axes.set_title(title, fontsize=10)
@@ -68,14 +75,15 @@ def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float
     on17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
     middle = (bins.start + bins.end) / 2e6
     relative = profile.log2_ratio - baseline
+    on17_segments = np.array([canonical_contig(c) == "17" for c in segments.chrom.tolist()], dtype=bool)
     _, locus_start, locus_end = assembly.locus
     for axes, shown in ((whole, on17), (locus, on17 & (bins.end > locus_start) & (bins.start < locus_end))):
         axes.scatter(middle[shown], relative[shown], s=5, color=POINT_COLOUR)
-        for i in np.flatnonzero([canonical_contig(c) == "17" for c in segments.chrom.tolist()]):
+        for i in np.flatnonzero(on17_segments):
             axes.plot([bins.start[segments.first_bin[i]] / 1e6, bins.end[segments.end_bin[i] - 1] / 1e6],
                       [segments.log2_ratio[i] - baseline] * 2, color=SEGMENT_COLOUR, lw=2)
         axes.axhline(0, color="black", lw=0.6)
-        axes.set_ylim(-1.5, 3.2)
+        axes.set_ylim(-1.5, _top(segments.log2_ratio[on17_segments] - baseline, 3.2))
         axes.set_xlabel("chr17 position (Mb)")
     whole.axvline(assembly.arm_boundaries["chr17"] / 1e6, color="#bdc3c7", ls="--", lw=0.8)
     whole.axvspan(locus_start / 1e6, locus_end / 1e6, color="#f5b041", alpha=0.3, lw=0)

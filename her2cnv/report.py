@@ -28,9 +28,10 @@ DISCLAIMER = ("Research use only. her2cnv is a research tool, not a diagnostic: 
               "clinical decisions, and its results must be confirmed by a validated assay (tissue IHC/ISH or an "
               "accredited NGS test) before guiding treatment.")
 
-METHOD = """<p>Fragments were counted per genomic bin (10 kb bins over the 17q12 ERBB2 amplicon, 100 kb elsewhere),
-corrected for GC content and compared with a panel of normals from healthy-donor plasma, whose residual noise
-components were projected out. The profile was segmented (PELT), and the tumour fraction estimated by fitting
+METHOD = """<p>Fragments were counted per genomic bin (fine bins or capture targets over the 17q12 ERBB2 amplicon,
+coarser bins elsewhere), corrected for GC content and compared with a panel of normals from healthy-donor plasma
+(with the noise components the panel learnt, if any, projected out: see the QC table). The profile was
+segmented (PELT), and the tumour fraction estimated by fitting
 clonal integer copy states to the genome-wide segments. ERBB2's plasma copy number (PCN) is twice its depth
 relative to the diploid baseline; the tumour copy number is 2 + (PCN - 2) / tumour fraction, assuming a clonal
 amplification. A high-level amplification is a significant focal gain (at most 10 Mb, above the rest of chromosome 17q)
@@ -113,9 +114,9 @@ def _page(title: str, body: str) -> str:
 
 def _tumor_fraction_text(fraction: dict) -> str:
     if fraction.get("detected"):
-        return (f"{_number(fraction['estimate'], 1, True)}{_interval(fraction.get('ci95'), 1, True)} "
+        return (f"{_number(fraction['estimate'], 2, True)}{_interval(fraction.get('ci95'), 2, True)} "
                 f"({escape(str(fraction.get('method')))})")
-    text = f"below detection (&lt; {_number(fraction.get('detection_limit'), 1, True)})"
+    text = f"below detection (&lt; {_number(fraction.get('detection_limit'), 2, True)})"
     weighted = fraction.get("size_weighted")
     if weighted and weighted.get("detected"):
         text += (f"; tumour share of size-weighted fragments {_number(weighted['estimate'], 2, True)}"
@@ -133,7 +134,7 @@ def _readings_text(readings: list) -> str:
     return "<br>".join(
         f"{r['baseline_copy_number']} tumour copies at the baseline"
         + ("" if r["copies_per_step"] is None else f", steps of {r['copies_per_step']}")
-        + f": tumour fraction {_number(r['tumor_fraction'], 1, True)}, ERBB2 {_number(r['tumor_copy_number'], 1)}"
+        + f": tumour fraction {_number(r['tumor_fraction'], 2, True)}, ERBB2 {_number(r['tumor_copy_number'], 1)}"
         f"{_interval(r['tumor_copy_number_ci95'], 1)} tumour copies" for r in readings)
 
 
@@ -163,7 +164,8 @@ def _call_summary(call: dict) -> str:
         ("Focal", {True: "yes", False: "no (broad gain)", None: "&ndash;"}[erbb2["focal"]]),
         ("Amplicon", escape(f"{amplicon['chrom']}:{amplicon['start'] + 1:,}-{amplicon['end']:,} "
                             f"({', '.join(amplicon['genes'])})") if amplicon else "&ndash;"),
-        ("Limit of detection", (_number(erbb2["limit_of_detection_copy_number"], 1) + " tumour copies")
+        ("Limit of detection", ("&ge; " + _number(erbb2["limit_of_detection_copy_number"], 1)
+                                + " tumour copies would have shown (at this sample's tumour fraction and noise)")
          if erbb2["limit_of_detection_copy_number"] is not None else "&ndash;"),
     ]
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"

@@ -17,7 +17,10 @@ if DEMO["simulate"]:
             mem_mb=2000,
         params:
             directory=lambda wildcards, output: os.path.dirname(output.reference),
-            options=f"--normals {DEMO['normals']} --depth {DEMO['depth']} --scale {DEMO['scale']} --seed {DEMO['seed']}",
+            options=(
+                f"--normals {DEMO['normals']} --depth {DEMO['depth']} "
+                f"--scale {DEMO['scale']} --seed {DEMO['seed']}"
+            ),
         shell:
             "her2cnv simulate cohort -o {params.directory:q} {params.options} --threads {threads} --quiet 2> {log:q}"
 

@@ -625,6 +625,14 @@ def case_call_counts_with_other_filters_than_the_panel(c: Context):
     return c.call(_counted_in_a_window(c, c.cohort.plasma), phrase="(max_length 150 vs none, min_length 90 vs 0)")
 
 
+def case_pon_of_one_library_twice(c: Context):
+    copy = edit_counts(c.cohort.normal_counts[0], c.tmp / "renamed.counts.tsv",
+                       header_edit=lambda line: '#sample="RENAMED"' if line.startswith("#sample=") else line)
+    output = c.tmp / "pon.npz"
+    return Case(["pon", *c.cohort.normal_counts, copy, "-o", output], 2, "renamed.counts.tsv",
+                "holds the same counts as", [output])
+
+
 def case_pon_of_normals_counted_with_other_filters(c: Context):
     output = c.tmp / "pon.npz"
     return Case(["pon", *c.cohort.normal_counts, _counted_in_a_window(c, c.cohort.normals[0]), "-o", output], 2,

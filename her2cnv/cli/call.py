@@ -8,6 +8,7 @@ from ..version import __version__
 from .count import count_with_progress
 
 log = logging.getLogger(__name__)
+MIN_GIVEN_FRACTION = 0.001  # --tumor-fraction 1e-300 gave a tumour copy number of 3.8e300
 
 
 def _add_call_options(parser):
@@ -45,8 +46,9 @@ def add_parser(subparsers, common):
 def call_inputs(args, bins, source, filters: dict | None):
     """Check the options, and read the panel (checked against ``bins`` and count ``filters``, from ``source``)
     and the thresholds: all 'call' needs besides the counts, so 'run' refuses bad ones before the long count."""
-    if args.tumor_fraction is not None and not 0 < args.tumor_fraction <= 1:
-        raise InputError(f"--tumor-fraction must be in (0, 1], got {args.tumor_fraction}")
+    if args.tumor_fraction is not None and not MIN_GIVEN_FRACTION <= args.tumor_fraction <= 1:
+        raise InputError(f"--tumor-fraction must be in (0, 1], at least {MIN_GIVEN_FRACTION} (below it no copy "
+                         f"number can be read from plasma), got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, metadata = io.read_panel(args.pon)
     pon.check_compatible(bins, panels["all"], source, args.pon)

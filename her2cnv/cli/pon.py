@@ -27,7 +27,8 @@ def run(args):
     first = normals[0]
     for path, normal in zip(args.counts, normals):
         if normal.bins.checksum != first.bins.checksum:
-            raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one bins file")
+            raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one "
+                             "bins file")
         if normal.metadata.get("filters") != first.metadata.get("filters"):
             raise InputError(f"{path}: counted with other filters than {args.counts[0]} ("
                              f"{pon.filter_differences(normal.metadata.get('filters'), first.metadata.get('filters'))}"
@@ -40,11 +41,15 @@ def run(args):
         if normal.outcomes["fragments_counted"] < minimum:
             raise InputError(f"{path}: normal {normal.sample} has only {normal.outcomes['fragments_counted']:,} "
                              f"fragments counted (a sample needs {minimum:,}); leave out failed or empty libraries")
-    by_name = {}
+    by_name, by_counts = {}, {}
     for path, normal in zip(args.counts, normals):
         if normal.sample in by_name:
             raise InputError(f"{path}: sample {normal.sample} is also in {by_name[normal.sample]}")
         by_name[normal.sample] = path
+        counted = (normal.count.tobytes(), normal.short_count.tobytes())  # one library under two names: no spread
+        if counted in by_counts:
+            raise InputError(f"{path}: holds the same counts as {by_counts[counted]} (one library under two names?)")
+        by_counts[counted] = path
     assembly = io.load_assembly(first.bins.assembly)
     panels, reports = {}, {}
     for channel in normalize.CHANNELS:

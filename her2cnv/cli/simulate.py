@@ -105,6 +105,8 @@ def _add_read_options(parser):
 
 
 def run(args):
+    if getattr(args, "threads", 0) < 0:
+        raise InputError(f"--threads must be >= 0, got {args.threads}")
     {"reference": run_reference, "sample": run_sample, "cohort": run_cohort}[args.simulate_command](args)
 
 
@@ -219,7 +221,7 @@ def _write_counts(path, sample_bins, model, design, records, provenance: dict, r
         outcomes={name: counted.outcomes[name] for name in COUNT_OUTCOMES},
         fragment_length_histogram=counted.histogram,
         metadata={"tool": "her2cnv", "version": __version__, "command": "simulate sample --bins",
-                  "filters": asdict(filters), "threads": 0, "input": None, "reference": None,
+                  "filters": asdict(filters), "input": None, "reference": None,
                   "bins_checksum": sample_bins.checksum, "simulated": {"seed": design.seed, **provenance}}))
 
 

@@ -15,10 +15,11 @@ def add_parser(subparsers, common):
 
 def run(args):
     calls = [io.read_call(path) for path in args.calls]
-    samples = [call["sample"] for call in calls]
-    if len(set(samples)) != len(samples):
-        repeated = sorted({s for s in samples if samples.count(s) > 1})
-        raise InputError(f"sample(s) {', '.join(repeated)} appear in more than one call file")
+    first_file = {}
+    for call, path in zip(calls, args.calls):
+        if call["sample"] in first_file:
+            raise InputError(f"{path}: sample {call['sample']} is also the sample of {first_file[call['sample']]}")
+        first_file[call["sample"]] = path
     provenance = {"tool": "her2cnv", "version": __version__, "command": "summary",
                   "inputs": [io.file_fingerprint(path) for path in args.calls]}
     io.write_summary(args.output, report.summary_rows(calls), report.SUMMARY_COLUMNS, provenance)

@@ -149,7 +149,7 @@ def test_report_says_when_a_size_weighted_share_was_not_used():
     weighted = {"detected": True, "estimate": 0.035, "ci95": [0.025, 0.045], "ceiling": 0.062, "above_ceiling": False}
     fraction = {"detected": False, "detection_limit": 0.029, "size_weighted": weighted}
     assert report._tumor_fraction_text(fraction) == (
-        "below detection (&lt; 3%); tumour share of size-weighted fragments 3.5% (2.5%&ndash;4.5%)")
+        "below detection (&lt; 2.9%); tumour share of size-weighted fragments 3.5% (2.5%&ndash;4.5%)")
     fraction["size_weighted"] = {**weighted, "estimate": 0.0725, "ci95": [0.0425, 0.0975], "above_ceiling": True}
     assert report._tumor_fraction_text(fraction).endswith(
         "7.2% (4.2%&ndash;9.8%), above the 6.2% a tumour fraction below detection allows: not used")
