@@ -124,15 +124,19 @@ def null_distribution(panel: Panel, coefficients: np.ndarray, weight: np.ndarray
     return np.array(values)
 
 
-# A run of usable bins with no fragment at all where this many were expected is a gap in the data, not biology:
-# normal cells' DNA alone leaves (1 - TF) of the expectation, so even a deletion in the tumour gives P(0) below
-# exp(-100 (1 - TF)). A BAM cut at a block boundary (with a valid end-of-file block) has such a gap to its end.
+# A run of usable bins with no fragment at all where this many were expected, over at least this span, is a gap
+# in the data, not biology: normal cells' DNA alone leaves (1 - TF) of the expectation, so a deletion in the
+# tumour gives P(0) below exp(-100 (1 - TF)); a homozygous germline deletion, missing from the normal cells too,
+# is far shorter than 2 Mb (UGT2B17 ~117 kb, LCE3B/C ~32 kb). A BAM cut at a block boundary (with a valid
+# end-of-file block) has such a gap to its end, tens of Mb.
 COVERAGE_GAP_FRAGMENTS = 100
+COVERAGE_GAP_SPAN = 2_000_000
 
 
-def largest_coverage_gap(counts: np.ndarray, expected: np.ndarray, usable: np.ndarray, bins: Bins):
+def largest_coverage_gap(counts: np.ndarray, expected: np.ndarray, usable: np.ndarray, bins: Bins,
+                         min_span: int = COVERAGE_GAP_SPAN):
     """(expected fragments, first bin, last bin) of the run of usable bins of one contig without a single
-    fragment that expected the most; None if there is no such run."""
+    fragment, spanning at least ``min_span`` bp, that expected the most; None if there is no such run."""
     index = np.flatnonzero(usable & np.isfinite(expected))
     if not len(index):
         return None
@@ -141,7 +145,8 @@ def largest_coverage_gap(counts: np.ndarray, expected: np.ndarray, usable: np.nd
     starts = np.r_[True, (empty[1:] != empty[:-1]) | (contig[1:] != contig[:-1])]
     run = np.cumsum(starts) - 1
     totals = np.bincount(run, weights=expected[index])
-    totals[~empty[starts]] = 0.0
+    first, last = index[starts], index[np.r_[starts[1:], True]]
+    totals[~empty[starts] | (bins.end[last] - bins.start[first] < min_span)] = 0.0
     if not totals.max() > 0:
         return None
     largest = int(np.argmax(totals))

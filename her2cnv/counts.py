@@ -172,6 +172,8 @@ def _check_bam_index(path: Path) -> None:
     """Refuse a .bai beside ``path`` whose structure is broken, before pysam opens the file and with it the
     index: on some truncated indexes htslib frees memory twice and aborts the process (exit 134, "double
     free"), which no error handling can catch. A .bai without BAI's magic is left to htslib, which refuses it."""
+    if Path(f"{path}.csi").is_file() or path.with_suffix(".csi").is_file():
+        return  # htslib takes a .csi before a .bai
     for index in (Path(f"{path}.bai"), path.with_suffix(".bai")):
         if index.is_file():
             break

@@ -174,7 +174,8 @@ def _interruptions_held():
 
     Python runs signal handlers in the main thread only, so replacing them there holds a signal whichever
     thread the system delivers it to; blocking it in one thread would not."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or \
+            None in (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)):  # not Python's to swap
         yield
         return
     caught = []
@@ -550,7 +551,7 @@ def _gap_problem(handle, start: int, end: int, name: str | None) -> str | None:
     """What is wrong with the bytes from ``start`` (the end of one indexed sequence) to ``end`` (the start of
     the next, ``name``; None: the end of the file), or None."""
     if start > end:
-        return "the .fai places sequence beyond the end of the file" if name is None else \
+        return f"the file ends inside the last contig, {TRUNCATED_FASTA}" if name is None else \
             f"the .fai's contig {name} starts inside the sequence before it"
     handle.seek(start)
     header = None
@@ -1243,7 +1244,7 @@ def read_call(path) -> dict:
 
 # ---------------------------------------------------------------- monitoring
 
-MONITOR_FORMAT = "her2cnv.monitor/1"
+MONITOR_FORMAT = "her2cnv.monitor/2"  # /2: the baseline is the first QC-passing draw (timepoints[].baseline)
 
 
 def monitor_document(patient: str, rows: list[dict], provenance: dict) -> dict:
@@ -1291,7 +1292,7 @@ def read_optional_bytes(path) -> bytes | None:
 
 
 
-SUMMARY_FORMAT = "her2cnv.summary/1"
+SUMMARY_FORMAT = "her2cnv.summary/2"  # /2: intervals read "low to high"
 
 
 def write_summary(path, rows: list[dict], columns: tuple[str, ...], provenance: dict) -> None:

@@ -47,6 +47,7 @@ from .errors import InputError
 from .types import Thresholds, check_safe_name
 
 Z95 = 1.959964
+MONITOR_THRESHOLDS = ("response_fraction", "progression_fraction", "min_change_z_score")
 DETECTED = ("high_level_amplification", "low_level_gain")
 
 
@@ -138,7 +139,7 @@ def check_comparable(timepoints: list[Timepoint], sources: list[str]) -> None:
                              "re-call every timepoint with one panel so their levels are comparable")
         if point.bins_checksum != first.bins_checksum:
             raise InputError(f"{source}: counted with other bins than {sources[0]}")
-        if point.thresholds != first.thresholds:
+        if _call_thresholds(point) != _call_thresholds(first):
             raise InputError(f"{source}: called with other thresholds (--thresholds) than {sources[0]}; "
                              "re-call every timepoint with one set")
     for key, label in ((lambda p: p.sample, "sample"), (lambda p: p.date, "date")):
@@ -147,6 +148,11 @@ def check_comparable(timepoints: list[Timepoint], sources: list[str]) -> None:
             if key(point) in seen:
                 raise InputError(f"{source}: {label} {key(point)} repeats {seen[key(point)]}")
             seen[key(point)] = source
+
+
+def _call_thresholds(point: Timepoint) -> dict:
+    """The thresholds a call used, without monitor's own, which change no call (monitor applies its own)."""
+    return {key: value for key, value in (point.thresholds or {}).items() if key not in MONITOR_THRESHOLDS}
 
 
 def change(later: float | None, earlier: float | None, later_ci95: tuple[float, float] | None,
@@ -226,7 +232,9 @@ def _signed(z: float | None) -> str:
 
 def flags(point: Timepoint, baseline: Timepoint, fraction: dict, copies: dict, thresholds: Thresholds,
           earlier_responses: list[str]) -> list[str]:
-    """What the category alone does not say."""
+    """What the category alone does not say (nothing for a draw that failed QC: its values are not measurements)."""
+    if not (point.qc_pass and baseline.qc_pass):
+        return []
     notes = []
     if baseline.status == "low_level_gain" and point.status == "high_level_amplification":
         notes.append("level_escalation: low-level gain at baseline is now a high-level amplification")

@@ -1,5 +1,6 @@
 # Configuration and sample sheet: validated before any job runs, with one clear message per problem.
 import contextlib
+import csv
 import datetime
 import io
 import os
@@ -47,39 +48,45 @@ def config_problems():
             )
     elif not os.path.isfile(config["reference"]):
         problems.append(f"config: reference FASTA {config['reference']} does not exist")
-    if "--tumor-fraction" in shlex.split(config["call_options"]):
-        problems.append(
-            "config: call_options: --tumor-fraction would apply to every sample, normals too; "
-            "give each plasma sample's in the sheet's tumor_fraction column"
-        )
     for key, placeholders in (
         ("count_options", ["count", "x.bam", "--bins", "x", "-o", "x"]),
         ("call_options", ["call", "x", "--pon", "x", "-o", "x"]),
     ):
-        refusal = command_refusal(placeholders + shlex.split(config[key]))
+        parsed, refusal = parse_command(placeholders + shlex.split(config[key]))
         if refusal:
             problems.append(f"config: {key}: {refusal}")
+        elif (
+            getattr(parsed, "tumor_fraction", None) is not None
+        ):  # however spelt: --tumor-frac=0.1
+            problems.append(
+                f"config: {key}: a tumour fraction would apply to every sample, normals too; "
+                "give each plasma sample's in the sheet's tumor_fraction column"
+            )
     return problems
 
 
-def command_refusal(arguments):
-    """her2cnv's own usage error for these arguments, or None; None too where her2cnv is not importable
-    here (a --use-conda run), and the job reports it."""
+def parse_command(arguments):
+    """(her2cnv's parse of these arguments, its usage error or None); (None, None) where her2cnv is not
+    importable here (a --use-conda run): the job reports any error."""
     try:
         from her2cnv.cli import build_parser
     except ImportError:
-        return None
+        return None, None
     message = io.StringIO()
     try:
         with contextlib.redirect_stderr(message):
-            build_parser(arguments[0]).parse_args(arguments)
+            return build_parser(arguments[0]).parse_args(arguments), None
     except SystemExit:
-        return message.getvalue().strip().removeprefix("her2cnv: error: ")
-    return None
+        return None, message.getvalue().strip().removeprefix("her2cnv: error: ")
+
+
+MIN_TUMOR_FRACTION = (
+    0.001  # as 'her2cnv call --tumor-fraction' (cli/call.py MIN_GIVEN_FRACTION)
+)
 
 
 def tumor_fraction_problem(row):
-    """What is wrong with the row's tumor_fraction, or None: NA, or a fraction in (0, 1] for plasma."""
+    """What is wrong with the row's tumor_fraction, or None: NA, or a fraction in [0.001, 1] for plasma."""
     value = getattr(row, "tumor_fraction", "NA")
     if value in ("", "NA"):
         return None
@@ -89,8 +96,8 @@ def tumor_fraction_problem(row):
         fraction = float(value)
     except ValueError:
         fraction = float("nan")
-    if not 0 < fraction <= 1:
-        return f"tumor_fraction {value!r} is not a fraction in (0, 1] or NA"
+    if not MIN_TUMOR_FRACTION <= fraction <= 1:
+        return f"tumor_fraction {value!r} is not a fraction in [{MIN_TUMOR_FRACTION}, 1] or NA"
     return None
 
 
@@ -167,12 +174,16 @@ def sheet_problems(path, sheet, lines):
 
 def read_sheet(path):
     """The sheet's rows as strings and their line numbers; '#' starts a comment line only (a path may hold one)."""
-    with open(path, encoding="utf-8-sig") as handle:
-        lines = [
-            (number, line.rstrip("\r\n").split("\t"))
-            for number, line in enumerate(handle, 1)
-            if line.strip() and not line.startswith("#")
-        ]
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        text = handle.read().splitlines()
+    # csv removes quotes around fields, as spreadsheets export them
+    lines = [
+        (number, fields)
+        for number, fields in zip(
+            range(1, len(text) + 1), csv.reader(text, delimiter="\t")
+        )
+        if "".join(fields).strip() and not text[number - 1].startswith("#")
+    ]
     if not lines:
         raise WorkflowError(f"{path}: the sample sheet is empty")
     (_, header), rows = lines[0], lines[1:]

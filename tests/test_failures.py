@@ -366,9 +366,11 @@ def case_count_output_is_a_pipe(c: Context):
 
 
 def case_dilute_one_file_as_both(c: Context):
-    output = c.tmp / "D.bam"
-    return Case(["dilute", c.cohort.plasma, c.cohort.plasma, "--fraction", 0.1, "-o", output], 2,
-                c.cohort.plasma.name, "is the same file as", [output])
+    """A copy of the tumour BAM given as the normal: every fragment would be taken twice."""
+    output, copy = c.tmp / "D.bam", c.tmp / "copy.bam"
+    shutil.copy(c.cohort.plasma, copy)
+    return Case(["dilute", c.cohort.plasma, copy, "--fraction", 0.1, "-o", output], 2,
+                "copy.bam", "is the same file as", [output])
 
 
 def interrupt_count(c: Context, report) -> None:

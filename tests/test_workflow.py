@@ -58,7 +58,7 @@ NO_ROLE_HEADER = "sample\tpatient\tdate\tbam\n"
     (SHEET_HEADER, "S1\tNA\tNA\tnormal\t{bam}\tx\n", "line 2: 6 fields, the header has 5"),
     (SHEET_HEADER.replace("\n", "\tpurity\n"), "S1\tNA\tNA\tnormal\t{bam}\t0.2\n", "unknown column(s) purity"),
     (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "S1\tP1\t2026-01-05\tplasma\t{bam}\t20%\n",
-     "line 2: tumor_fraction '20%' is not a fraction in (0, 1] or NA"),
+     "line 2: tumor_fraction '20%' is not a fraction in [0.001, 1] or NA"),
     (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "N1\tNA\tNA\tnormal\t{bam}\t0.1\n",
      "line 2: a tumour fraction (0.1) is given for a normal sample"),
 ], ids=["missing-column", "duplicate", "unknown-role", "missing-file", "unsafe-name", "plasma-without-date",
@@ -87,7 +87,7 @@ def _run_with_sheet(tmp_path, sheet, reference, extra="", *flags):
 @pytest.mark.parametrize("extra, message", [
     ('call_options: "--tumour-fraction 0.1"',
      "config: call_options: her2cnv: unrecognized arguments: --tumour-fraction 0.1"),
-    ('call_options: "--tumor-fraction 0.1"', "config: call_options: --tumor-fraction would apply to every sample"),
+    ('call_options: "--tumor-frac=0.1"', "config: call_options: a tumour fraction would apply to every sample"),
     ('count_options: "--min-mapq x"', "config: count_options: her2cnv count: argument --min-mapq"),
     ("reference: {tmp}/absent.fa", "config: reference FASTA {tmp}/absent.fa does not exist"),
 ], ids=["misspelt-option", "tumor-fraction-for-all", "bad-option-value", "missing-reference"])

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in OUTPUT_OPTIONS:  # checked again when written; here before any work
             if isinstance(getattr(args, name, None), str):
                 io.refuse_overwriting_inputs(getattr(args, name))
-        if isinstance(getattr(args, "output", None), str):  # a single output file: its place, before any work
+        # a single output file: its place, before any work ('simulate cohort -o' names a directory it makes)
+        if isinstance(getattr(args, "output", None), str) and not getattr(args, "output_is_directory", False):
             io.check_output_path(args.output)
         args.handler(args)
     except Her2CnvError as error:

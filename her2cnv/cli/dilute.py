@@ -1,5 +1,6 @@
 """``her2cnv dilute``: mix tumour fragments into a normal BAM at a chosen fraction (in-silico dilution)."""
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -29,6 +30,12 @@ def add_parser(subparsers, common):
     parser.set_defaults(handler=run)
 
 
+def _content(path) -> tuple:
+    """What two names of one BAM (or a copy) share: size and checksum, not the path."""
+    fingerprint = io.file_fingerprint(path)
+    return fingerprint["size"], fingerprint["checksum"]
+
+
 def run(args):
     sample = args.sample or Path(args.output).name.removesuffix(".bam")
     try:
@@ -37,8 +44,8 @@ def run(args):
         raise InputError(f"--sample: {error}" if args.sample else
                          f"{args.output}: {error} (from the output name); set one with --sample") from None
     simulate.check_seed(args.seed)
-    if all(Path(path).is_file() for path in (args.tumor, args.normal)) and \
-            io.file_fingerprint(args.tumor) == io.file_fingerprint(args.normal):  # every fragment taken twice
+    if all(Path(path).is_file() for path in (args.tumor, args.normal)) and (
+            os.path.samefile(args.tumor, args.normal) or _content(args.tumor) == _content(args.normal)):
         raise InputError(f"{args.normal}: is the same file as {args.tumor} (or a copy); give a tumour and a normal BAM")
     bar = progress_bar(args, f"diluting into {args.output}")
     try:

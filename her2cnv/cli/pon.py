@@ -26,6 +26,9 @@ def run(args):
     normals = [io.read_counts(path) for path in args.counts]
     first = normals[0]
     for path, normal in zip(args.counts, normals):
+        if not isinstance(normal.metadata.get("filters"), dict):
+            raise InputError(f"{path}: the counts do not record their count filters (made by another tool, or "
+                             "edited?); count the normal with 'her2cnv count'")
         if normal.bins.checksum != first.bins.checksum:
             raise InputError(f"{path}: counted with other bins than {args.counts[0]}; count all normals with one "
                              "bins file")

@@ -81,6 +81,7 @@ def add_parser(subparsers, common):
                                            "have patient and date NA; bam paths are relative to the folder) and "
                                            "truth.tsv.")
     cohort.add_argument("-o", "--output", required=True, help="folder to write (created if missing)")
+    cohort.set_defaults(output_is_directory=True)
     cohort.add_argument("--normals", type=int, default=simulate.COHORT_NORMALS,
                         help="number of normal plasma samples (default %(default)s)")
     cohort.add_argument("--depth", type=float, default=simulate.COHORT_DEPTH,

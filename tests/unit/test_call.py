@@ -1,4 +1,5 @@
 """The ERBB2 classification rules, one case each, and the copy-number arithmetic."""
+import numpy as np
 import pytest
 
 from her2cnv import call, io, purity
@@ -244,3 +245,18 @@ def test_a_reported_polyploid_reading_is_named_in_the_reason():
     assert status == "high_level_amplification" and values["tumor_copy_number"] == pytest.approx(
         (1.925 * (1.4 + 1.2) - 1.4) / 0.3)
     assert "at tumour fraction 30.0% (external), read with 4 tumour copies at the baseline;" in reason
+
+
+def test_a_coverage_gap_must_be_long_to_fail_qc():
+    """One empty 100 kb bin can be a homozygous germline deletion (UGT2B17); a truncated BAM empties Mb."""
+    from her2cnv.types import Bins
+    n = 60
+    bins = Bins(chrom=np.array(["chr8"] * n), start=np.arange(n) * 100_000, end=(np.arange(n) + 1) * 100_000,
+                kind=np.array(["genome"] * n), gene=np.array([""] * n), gc=np.full(n, 0.4),
+                n_fraction=np.zeros(n), assembly="GRCh38")
+    expected, usable = np.full(n, 250.0), np.ones(n, dtype=bool)
+    counts = np.full(n, 250)
+    counts[10] = 0
+    assert call.largest_coverage_gap(counts, expected, usable, bins) is None
+    counts[30:] = 0
+    assert call.largest_coverage_gap(counts, expected, usable, bins) == (7500.0, 30, 59)

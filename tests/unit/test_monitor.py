@@ -114,6 +114,9 @@ def test_re_emergence_after_clearance_is_flagged():
     back = dataclasses.replace(BASE, sample="R", date="2026-03-01")
     rows = monitor.track_patient([BASE, gone, back], THRESHOLDS)
     assert any(f.startswith("re_emergence") for f in rows[2]["change_from_baseline"]["flags"])
+    # a draw that failed QC carries no flags: its gain_detected is not a measurement
+    failed = dataclasses.replace(back, qc_pass=False, status="indeterminate")
+    assert monitor.track_patient([BASE, gone, failed], THRESHOLDS)[2]["change_from_baseline"]["flags"] == []
 
 
 def test_timepoints_are_ordered_by_date():
