@@ -203,15 +203,33 @@ def write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
                 handle.write(compressor.flush())
 
 
+_created_directories: list[Path] = []  # made by make_directory in this process, outermost first
+
+
 def make_directory(path: str | os.PathLike) -> Path:
     path = Path(path)
+    missing = [directory for directory in (path, *path.parents) if not directory.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise Her2CnvError(f"{path}: cannot create output directory ({error.strerror})") from error
+    _created_directories.extend(reversed(missing))
     if not os.access(path, os.W_OK):
         raise Her2CnvError(f"{path}: output directory is not writable")
     return path
+
+
+def forget_created_directories() -> None:
+    """At the start of a command: the directories earlier commands in this process made are theirs."""
+    _created_directories.clear()
+
+
+def remove_created_directories() -> None:
+    """After a failure: remove the directories make_directory created that are still empty, innermost first,
+    so that a failed command leaves nothing behind."""
+    while _created_directories:
+        with contextlib.suppress(OSError):  # not empty (another process wrote there), or gone
+            _created_directories.pop().rmdir()
 
 
 def output_path(directory: str | os.PathLike, name: str, suffix: str) -> Path:

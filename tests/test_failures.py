@@ -814,6 +814,7 @@ CASES.update({name: (lambda c, toml=toml, phrase=phrase: thresholds_case(c, toml
 @pytest.mark.parametrize("name", list(CASES))
 def test_failure(name, small_cohort, tmp_path, monkeypatch, capfd):
     case = CASES[name](Context(small_cohort, tmp_path, monkeypatch))
+    made_by_case = {path for path in tmp_path.iterdir() if path.is_dir()}
     capfd.readouterr()  # drop what building the case printed
     status = main([str(argument) for argument in case.argv])
     monkeypatch.undo()
@@ -831,6 +832,8 @@ def test_failure(name, small_cohort, tmp_path, monkeypatch, capfd):
     # the phrase is looked for outside the paths, whose test directories carry the case's name
     bare = message.replace(str(tmp_path), "<tmp>").replace(str(small_cohort.directory), "<cohort>")
     assert case.phrase in bare, message
+    # a failed 'call' or 'run' leaves no output directory it made (the cases' own directory aside)
+    assert not (tmp_path / "out").exists() or (tmp_path / "out") in made_by_case, case.argv
     for output in case.outputs:
         if output.is_dir():
             left = [p.name for p in output.iterdir() if p.is_file() and p.name not in _inputs_in(case, output)]

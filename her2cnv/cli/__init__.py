@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous_handler = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     renamed_before = io.renamed_outputs()
+    io.forget_created_directories()
     try:
         io.protect_inputs(_input_files(args))
         for name in OUTPUT_OPTIONS:  # checked again when written; here before any work
@@ -69,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             io.check_output_path(args.output)
         args.handler(args)
     except Her2CnvError as error:
+        io.remove_created_directories()
         if args.debug:
             raise
         message = " ".join(str(error).splitlines())  # one line, whatever the library put in it
         print(f"her2cnv: error: {message}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt as interruption:
+        io.remove_created_directories()
         if args.debug:
             raise
         newline = "\n" if sys.stderr.isatty() else ""  # on a terminal, end the line the echoed ^C is on

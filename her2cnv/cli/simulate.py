@@ -251,3 +251,7 @@ def run_cohort(args):
     io.write_table(directory / "truth.tsv", table.drop(columns="bam"),
                    {"format": io.COHORT_TRUTH_FORMAT, "version": __version__, "seed": args.seed})
     log.info("%s: reference, %d samples, samples.tsv and truth.tsv", directory, len(members))
+    others = sorted(path.name for path in directory.glob("*.bam") if path.stem not in set(table["sample"]))
+    if others:  # an earlier cohort's samples, made on another reference: not listed, but beside these
+        log.warning("%s: also holds %d BAM(s) of no sample of this cohort (%s), from an earlier run? They are not "
+                    "in samples.tsv, and may be of another reference", directory, len(others), ", ".join(others[:5]))
