@@ -28,7 +28,8 @@ class Parser(argparse.ArgumentParser):
     """Usage errors in the one-line form of every other error (argparse prints the usage block first)."""
 
     def error(self, message):
-        self.exit(2, f"her2cnv: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+        where = "" if self.prog == "her2cnv" else f"{self.prog}: "  # a subcommand's parser names it
+        self.exit(2, f"her2cnv: error: {where}{message} (see '{self.prog} --help')\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -13,7 +13,8 @@ MIN_GIVEN_FRACTION = 0.001  # --tumor-fraction 1e-300 gave a tumour copy number 
 
 def _add_call_options(parser):
     parser.add_argument("--pon", required=True, help="panel of normals from 'her2cnv pon'")
-    parser.add_argument("-o", "--outdir", required=True, help="directory for SAMPLE.call.json, .ratios.tsv, .seg, PNGs")
+    parser.add_argument("-o", "--outdir", required=True,
+                        help="directory for SAMPLE.call.json, .report.html, .ratios.tsv, .seg, PNGs (made if missing)")
     parser.add_argument("--tumor-fraction", type=float, help="external tumour fraction (0-1), e.g. from the highest "
                                                              "somatic VAF; recorded as such instead of fitted")
     parser.add_argument("--thresholds", help="TOML file overriding reference/thresholds.toml")

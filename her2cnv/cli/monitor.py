@@ -15,7 +15,8 @@ def add_parser(subparsers, common):
     parser.add_argument("-o", "--outdir", required=True, help="directory for PATIENT.monitor.json/.tsv/.html")
     parser.add_argument("--patient", help="patient identifier (default: from the calls or the sample sheet)")
     parser.add_argument("--dates", nargs="+", metavar="DATE", help="collection dates (YYYY-MM-DD), one per call file")
-    parser.add_argument("--sample-sheet", help="TSV with sample, patient, date columns to take dates from")
+    parser.add_argument("--sample-sheet", help="the workflow's sample sheet (TSV with sample, patient, date, role and bam "
+                                                 "columns) to take patients and dates from")
     parser.add_argument("--thresholds", help="TOML file overriding reference/thresholds.toml")
     parser.set_defaults(handler=run)
 
@@ -34,6 +35,9 @@ def resolve(calls: list[dict], sources: list[str], args) -> tuple[str, list[str]
                     raise InputError(f"{args.sample_sheet}: gives sample {call['sample']} {field} {row[field]}, "
                                      f"but {source} records {call[field]}")
         date = args.dates[i] if args.dates else (row["date"] if row is not None else call.get("date"))
+        if args.dates and call.get("date") not in (None, monitor.check_date(args.dates[i], "--dates")):
+            raise InputError(f"--dates gives sample {call['sample']} {args.dates[i]}, but {source} records "
+                             f"{call['date']}; a recorded date is not overridden")
         if date in (None, "NA", ""):
             raise InputError(f"{source}: no collection date for sample {call['sample']} (give --dates, "
                              "--sample-sheet, or 'her2cnv call --date')")

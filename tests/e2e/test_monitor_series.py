@@ -32,6 +32,8 @@ def test_series_shows_response_then_progression(cohort):
     assert main(["monitor", *map(str, calls), "-o", str(cohort / "relabelled"), "--sample-sheet", str(sheet),
                  "--quiet"]) == 2
     assert not (cohort / "relabelled").exists()
+    assert main(["monitor", *map(str, calls), "-o", str(cohort / "redated"), "--dates", "2026-01-05", "2026-02-01",
+                 "2026-03-01", "--quiet"]) == 2
 
 
 def test_replicate_draws_of_one_state_are_stable(cohort):
