@@ -15,8 +15,8 @@ def add_parser(subparsers, common):
     parser.add_argument("-o", "--outdir", required=True, help="directory for PATIENT.monitor.json/.tsv/.html")
     parser.add_argument("--patient", help="patient identifier (default: from the calls or the sample sheet)")
     parser.add_argument("--dates", nargs="+", metavar="DATE", help="collection dates (YYYY-MM-DD), one per call file")
-    parser.add_argument("--sample-sheet", help="the workflow's sample sheet (TSV with sample, patient, date, role and bam "
-                                                 "columns) to take patients and dates from")
+    parser.add_argument("--sample-sheet", help="the workflow's sample sheet (TSV with sample, patient, date, role "
+                                                 "and bam columns) to take patients and dates from")
     parser.add_argument("--thresholds", help="TOML file overriding reference/thresholds.toml")
     parser.set_defaults(handler=run)
 
