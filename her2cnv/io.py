@@ -977,7 +977,8 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 # ---------------------------------------------------------------- panel of normals
 
 # 2: adds arm_level_error; 3: adds the size_weighted channel; 4: bins checksum/2; 5: the reference from the
-# normals' clipped count ratios without their own copy-number changes (pon.reference_log2), and efficiency_log2
+# normals' clipped count ratios without their own copy-number changes (pon.reference_log2), and efficiency_log2;
+# 6: the normals' count filters (count_filters), which call, run and normalize compare with the sample's
 PON_FORMAT = "her2cnv.pon/6"
 PANEL_ARRAYS = ("reference_log2", "efficiency_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2",
                 "arm_level_error")
