@@ -86,7 +86,7 @@ def _run_with_sheet(tmp_path, sheet, reference, extra="", *flags):
 
 @pytest.mark.parametrize("extra, message", [
     ('call_options: "--tumour-fraction 0.1"',
-     "config: call_options: her2cnv: unrecognized arguments: --tumour-fraction 0.1"),
+     "config: call_options: unrecognized arguments: --tumour-fraction 0.1"),
     ('call_options: "--tumor-frac=0.1"', "config: call_options: a tumour fraction would apply to every sample"),
     ('count_options: "--min-mapq x"', "config: count_options: her2cnv count: argument --min-mapq"),
     ("reference: {tmp}/absent.fa", "config: reference FASTA {tmp}/absent.fa does not exist"),
