@@ -1,5 +1,6 @@
 """``her2cnv bins``: genome-wide bins with fine ERBB2 locus bins, or capture-panel target bins."""
 from .. import bins, io
+from ..errors import InputError
 from ..version import __version__
 
 
@@ -21,6 +22,8 @@ def add_parser(subparsers, common):
 
 
 def run(args):
+    if args.off_target_size is not None and not args.targets:
+        raise InputError("--off-target-size makes bins between capture targets: it needs --targets")
     lengths = io.read_fasta_lengths(args.fasta)
     assembly = bins.detect_assembly(lengths, io.load_assemblies(), args.fasta)
     if args.targets:

@@ -44,16 +44,17 @@ def add_parser(subparsers, common):
     runner.set_defaults(handler=run_bam)
 
 
-def call_inputs(args, bins, source, filters: dict | None):
-    """Check the options, and read the panel (checked against ``bins`` and count ``filters``, from ``source``)
-    and the thresholds: all 'call' needs besides the counts, so 'run' refuses bad ones before the long count."""
+def call_inputs(args, bins, source, filters: dict | None, filters_source=None):
+    """Check the options, and read the panel (checked against ``bins`` from ``source`` and count ``filters``
+    from ``filters_source``, by default the same) and the thresholds: all 'call' needs besides the counts, so
+    'run' refuses bad ones before the long count."""
     if args.tumor_fraction is not None and not MIN_GIVEN_FRACTION <= args.tumor_fraction <= 1:
         raise InputError(f"--tumor-fraction must be in (0, 1], at least {MIN_GIVEN_FRACTION} (below it no copy "
                          f"number can be read from plasma), got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, metadata = io.read_panel(args.pon)
     pon.check_compatible(bins, panels["all"], source, args.pon)
-    pon.check_same_filters(filters, metadata["count_filters"], source, args.pon)
+    pon.check_same_filters(filters, metadata["count_filters"], filters_source or source, args.pon)
     return panels, io.read_thresholds(args.thresholds), patient, date
 
 
@@ -103,7 +104,7 @@ def _fraction_text(fit) -> str:
 def run_bam(args):
     bins, _ = io.read_bins(args.bins)
     filters = counts.CountFilters()
-    inputs = call_inputs(args, bins, args.bam, asdict(filters))
+    inputs = call_inputs(args, bins, args.bins, asdict(filters), f"{args.bam} ('run' counts with the default filters)")
     sample_counts = count_with_progress(args, bins, filters)
     outdir = io.make_directory(args.outdir)
     with io.output_set():  # the counts too: 'run' leaves all its files or none
