@@ -190,6 +190,10 @@ def render_sample_report(call: dict, figures: dict[str, bytes | None]) -> str:
 
 def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[str, bytes | None]) -> str:
     """A patient's series: trend, per-timepoint table, chr17 views side by side, QC, method and limits."""
+    baseline = next((point for point in monitor["timepoints"] if point.get("baseline")), monitor["timepoints"][0])
+    not_actionable = "" if baseline["status"] == "high_level_amplification" else (
+        "<br><span class='small'>The baseline was not a high-level amplification: a change here is not the "
+        "response of an actionable ERBB2 amplification.</span>")
     rows = []
     for point in monitor["timepoints"]:
         change = point.get("change_from_baseline")
@@ -204,6 +208,7 @@ def render_patient_report(monitor: dict, calls: dict[str, dict], figures: dict[s
             f"<td>{_excess_change_text(excess) if change else ''}</td>"
             f"<td>{escape(change['reason']) if change else ''}"
             f"{_status_reason(call) if point['status'] == 'indeterminate' or not point['qc_pass'] else ''}"
+            f"{not_actionable if change and change['response'] != 'not_evaluable' else ''}"
             f"{''.join('<br><b>' + escape(flag) + '</b>' for flag in (change or {}).get('flags', []))}</td></tr>")
     table = ("<table><tr><th>date</th><th>sample</th><th>ERBB2 status</th><th>plasma CN (95% CI)</th>"
              "<th>tumour fraction</th><th>tumour CN (95% CI)</th><th>response</th><th>excess PCN change (95% CI)</th>"
