@@ -151,15 +151,15 @@ def sheet_problems(path, sheet, lines):
             problems.append(
                 f"{where}: BAM/CRAM {row.bam} of sample {row.sample} does not exist"
             )
-        elif same_file(row.bam) in files:
+        elif (key := same_file(row.bam)) in files:
             problems.append(
-                f"{where}: BAM/CRAM {row.bam} is the file of line {files[same_file(row.bam)]} too; "
+                f"{where}: BAM/CRAM {row.bam} is the file of line {files[key]} too; "
                 "a plasma sample listed as a normal would enter the panel of normals"
             )
         else:
-            files[same_file(row.bam)] = line
-        if tumor_fraction_problem(row):
-            problems.append(f"{where}: {tumor_fraction_problem(row)}")
+            files[key] = line
+        if fraction_problem := tumor_fraction_problem(row):
+            problems.append(f"{where}: {fraction_problem}")
     duplicated = sorted(set(sheet["sample"][sheet["sample"].duplicated()]))
     if duplicated:
         problems.append(

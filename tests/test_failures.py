@@ -764,51 +764,39 @@ def case_fasta_missing(c: Context):
     return Case(["bins", "--fasta", c.tmp / "absent.fa", "-o", output], 2, "absent.fa", "no such FASTA", [output])
 
 
-def _bins_on_fasta(c: Context, text: str, edit=None, index: bool = True) -> Case:
-    """'bins' on a small FASTA, indexed (as faidx indexes it) before ``edit`` rewrites it."""
+def _bins_on_fasta(c: Context, text: str, edit: str | None, phrase: str) -> Case:
+    """'bins' on a small FASTA, indexed (as faidx indexes it) before ``edit`` rewrites it; no index if ``edit``
+    is ``NO_INDEX``."""
     fasta, output = c.write("small.fa", text), c.tmp / "bins.tsv"
-    if index:
+    if edit is not NO_INDEX:
         pysam.faidx(str(fasta))
-    if edit:
+    if edit not in (None, NO_INDEX):
         fasta.write_text(edit)
-    return Case(["bins", "--fasta", fasta, "-o", output], 2, "small.fa", "", [output])
+    return Case(["bins", "--fasta", fasta, "-o", output], 2, "small.fa", phrase, [output])
 
 
-def case_fasta_duplicate_contig_name(c: Context):
-    """faidx indexes the first 'chr8' and skips the second with a warning: its bases would go missing."""
-    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n>chr8\nCCCC\n>chr18\nGGGG\n")
-    case.phrase = "after contig chr17 comes sequence that the .fai does not list (a duplicate contig name"
-    return case
-
-
-def case_fasta_contig_renamed_after_indexing(c: Context):
-    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGTACGT\n>chr19\nACGT\n")
-    case.phrase = "comes contig 'chr19' where the .fai expects chr17"
-    return case
-
-
-def case_fasta_index_stale(c: Context):
-    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGTACGTACGT\n>chr17\nACGT\n")
-    case.phrase = "or a stale .fai"
-    return case
-
-
-def case_fasta_truncated(c: Context):
-    """A FASTA cut short under an intact .fai (this once looped for ever)."""
-    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n>chr17\nACGT\n", edit=">chr8\nACGT")
-    case.phrase = "the file ends before contig chr17, which the .fai lists further (a truncated FASTA"
-    return case
-
-
-def case_fasta_without_index(c: Context):
-    case = _bins_on_fasta(c, ">chr8\nACGTACGT\n", index=False)
-    case.phrase = "no .fai index beside it"
-    return case
+NO_INDEX = "<no .fai>"
+TWO_CONTIGS = ">chr8\nACGTACGT\n>chr17\nACGT\n"
+# FASTA cases: name -> (the FASTA as indexed, its text after indexing (None: unchanged), what the message says)
+FASTA_CASES = {
+    # faidx indexes the first 'chr8' and skips the second with a warning: its bases would go missing
+    "fasta_duplicate_contig_name": (">chr8\nACGTACGT\n>chr17\nACGT\n>chr8\nCCCC\n>chr18\nGGGG\n", None,
+                                    "after contig chr17 comes sequence that the .fai does not list "
+                                    "(a duplicate contig name"),
+    "fasta_contig_renamed_after_indexing": (TWO_CONTIGS, ">chr8\nACGTACGT\n>chr19\nACGT\n",
+                                            "comes contig 'chr19' where the .fai expects chr17"),
+    "fasta_index_stale": (TWO_CONTIGS, ">chr8\nACGTACGTACGT\n>chr17\nACGT\n", "or a stale .fai"),
+    # cut short under an intact .fai: this once looped for ever
+    "fasta_truncated": (TWO_CONTIGS, ">chr8\nACGT", "the file ends before contig chr17, which the .fai lists "
+                                                    "further (a truncated FASTA"),
+    "fasta_without_index": (">chr8\nACGTACGT\n", NO_INDEX, "no .fai index beside it"),
+}
 
 
 CASES = {name[len("case_"):]: builder for name, builder in globals().items() if name.startswith("case_")}
 CASES.update({name: (lambda c, toml=toml, phrase=phrase: thresholds_case(c, toml, phrase))
               for name, (toml, phrase) in THRESHOLDS_CASES.items()})
+CASES.update({name: (lambda c, spec=spec: _bins_on_fasta(c, *spec)) for name, spec in FASTA_CASES.items()})
 
 
 @pytest.mark.parametrize("name", list(CASES))
