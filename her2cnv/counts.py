@@ -45,6 +45,7 @@ import os
 import queue
 import struct
 import threading
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -169,42 +170,58 @@ def open_alignments(path, reference=None, threads: int = 0):
 
 
 def _check_bam_index(path: Path) -> None:
-    """Refuse a .bai beside ``path`` whose structure is broken, before pysam opens the file and with it the
-    index: on some truncated indexes htslib frees memory twice and aborts the process (exit 134, "double
-    free"), which no error handling can catch. A .bai without BAI's magic is left to htslib, which refuses it."""
-    if Path(f"{path}.csi").is_file() or path.with_suffix(".csi").is_file():
-        return  # htslib takes a .csi before a .bai
-    for index in (Path(f"{path}.bai"), path.with_suffix(".bai")):
-        if index.is_file():
-            break
-    else:
+    """Refuse the index htslib would load for ``path`` if its structure is broken, before pysam opens the file
+    and with it the index: on some truncated .bai and .csi files htslib frees memory twice or reads past its
+    buffer and kills the process (exit 134 or 139), which no error handling can catch; others it skips and reads
+    as if no index were there. An index with neither magic is left to htslib, which refuses it."""
+    # htslib's search order for a BAM's index: the .csi names first, then the .bai ones
+    candidates = [Path(f"{path}{suffix}") for suffix in (".csi", ".bai")]
+    candidates.insert(1, path.with_suffix(".csi"))
+    candidates.append(path.with_suffix(".bai"))
+    index = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if index is None:
         return
-    with open(index, "rb") as handle:
-        data = handle.read()
-    if data[:4] != b"BAI\x01":
-        return
-    problem = _bai_problem(data)
+    data = index.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # a .csi is BGZF-compressed
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{index}: a damaged BAM index (cannot be decompressed: {error}); rebuild it with "
+                             "'samtools index' or remove it") from None
+    problem = _index_problem(data)
     if problem:
         raise InputError(f"{index}: a damaged BAM index ({problem}); rebuild it with 'samtools index' or remove it")
 
 
-def _bai_problem(data: bytes) -> str | None:
-    """What is wrong with the layout of a BAI (SAM spec 5.2): per reference its bins with their chunks, then
-    its linear index; an optional count of unplaced reads at the end. None if nothing."""
-    offset = 8
+def _index_problem(data: bytes) -> str | None:
+    """What is wrong with the layout of a BAI or CSI (SAM spec 5.2, 5.3): a header, then per reference its bins
+    with their chunks, and a BAI's linear index; an optional count of unplaced reads at the end. None if
+    nothing, or if ``data`` is neither (htslib refuses those itself)."""
+    is_csi = data[:4] == b"CSI\x01"
+    if not is_csi and data[:4] != b"BAI\x01":
+        return None
     try:
-        (n_references,) = struct.unpack_from("<i", data, 4)
+        if is_csi:
+            (aux_length,) = struct.unpack_from("<i", data, 12)
+            offset = 16 + max(aux_length, 0)
+        else:
+            aux_length, offset = 0, 4
+        (n_references,) = struct.unpack_from("<i", data, offset)
+        offset += 4
         for _ in range(max(n_references, 0)):
             (n_bins,) = struct.unpack_from("<i", data, offset)
             offset += 4
             for _ in range(max(n_bins, 0)):
-                _, n_chunks = struct.unpack_from("<Ii", data, offset)
-                offset += 8 + 16 * n_chunks
+                offset += 12 if is_csi else 4  # bin (and a CSI's loffset)
+                (n_chunks,) = struct.unpack_from("<i", data, offset)
+                offset += 4 + 16 * n_chunks
                 if n_chunks < 0:
                     return "a negative chunk count"
-            (n_intervals,) = struct.unpack_from("<i", data, offset)
-            offset += 4 + 8 * n_intervals
-            if min(n_references, n_bins, n_intervals) < 0:
+            n_intervals = 0
+            if not is_csi:
+                (n_intervals,) = struct.unpack_from("<i", data, offset)
+                offset += 4 + 8 * n_intervals
+            if min(aux_length, n_references, n_bins, n_intervals) < 0:
                 return "a negative count"
     except struct.error:
         return "it ends inside its data: truncated"
