@@ -363,6 +363,14 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     return panel, report
 
 
+def check_counted_like_panel(bins: Bins, filters: dict | None, panel: Panel, panel_filters: dict, source: str,
+                             filters_source: str, panel_source: str) -> None:
+    """Refuse counts (made, or about to be made, with ``bins`` from ``source`` and ``filters``) that the panel's
+    normals were not counted like: 'call' and 'run' check their inputs, 'count --pon' before the long count."""
+    check_compatible(bins, panel, source, panel_source)
+    check_same_filters(filters, panel_filters, filters_source, panel_source)
+
+
 def check_same_filters(filters: dict | None, panel_filters: dict, source: str, panel_source: str) -> None:
     """Refuse counts made with other count filters than the panel's normals: a fragment-length window, another
     MAPQ or other flags change every bin's depth against the reference (a 90-150 bp window read a TF-20%

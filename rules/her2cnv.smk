@@ -65,9 +65,11 @@ rule count:
     params:
         options=config["count_options"],
         extra_threads=lambda wildcards, threads: threads - 1,
+        # a prebuilt panel made with other bins or filters is refused before the count, not by each call after it
+        panel=f"--pon {shlex.quote(config['pon'])}" if config["pon"] else "",
     shell:
         "her2cnv count {input.bam:q} --bins {input.bins:q} --sample {wildcards.sample} --reference {input.reference:q} "
-        "--threads {params.extra_threads} {params.options} -o {output:q} --quiet 2> {log:q}"
+        "--threads {params.extra_threads} {params.options} {params.panel} -o {output:q} --quiet 2> {log:q}"
 
 
 rule pon:

@@ -357,6 +357,19 @@ def case_bam_index_truncated(c: Context):
     return c.count(bam, names="cut_index.bam.bai", phrase="a damaged BAM index (it ends inside its data: truncated)")
 
 
+def case_bam_csi_truncated(c: Context):
+    """A .csi, which htslib takes before a .bai, cut and compressed again: htslib read past its buffer and the
+    process died (exit 139), or skipped it as if there were no index."""
+    bam = c.tmp / "cut_index.bam"
+    shutil.copy(c.cohort.normals[0], bam)
+    shutil.copy(f"{c.cohort.normals[0]}.bai", f"{bam}.bai")  # a sound .bai is not the one htslib would read
+    pysam.index("-c", str(bam))
+    layout = gzip.decompress(Path(f"{bam}.csi").read_bytes())
+    with pysam.BGZFile(f"{bam}.csi", "wb") as index:
+        index.write(layout[:len(layout) // 2])
+    return c.count(bam, names="cut_index.bam.csi", phrase="a damaged BAM index (it ends inside its data: truncated)")
+
+
 def case_count_output_is_a_pipe(c: Context):
     """An output that exists and is not a regular file (a FIFO here; as root, /dev/null or /dev/full) must not
     be renamed over: it once replaced /dev/full with a bins table."""
@@ -625,6 +638,22 @@ def case_call_counts_with_other_filters_than_the_panel(c: Context):
     """A length window reads every bin at another depth than the panel's normals: refused, not miscalled
     (a TF-20% sample read as 39.5%, plasma CN 9.4 for 5.6, QC passing)."""
     return c.call(_counted_in_a_window(c, c.cohort.plasma), phrase="(max_length 150 vs none, min_length 90 vs 0)")
+
+
+def case_count_with_other_filters_than_the_panel(c: Context):
+    """'count --pon' refuses before counting what 'call' would refuse after it (the workflow passes a prebuilt
+    panel so)."""
+    return c.count(c.cohort.plasma, "--pon", c.cohort.pon, "--fragment-length", "90-150",
+                   names=f"{c.cohort.plasma.name} (these count options)",
+                   phrase="(max_length 150 vs none, min_length 90 vs 0)")
+
+
+def case_count_with_other_bins_than_the_panel(c: Context):
+    other_bins = c.tmp / "wide_bins.tsv"
+    assert main(["bins", "--fasta", str(c.cohort.reference), "--bin-size", "500000", "-o", str(other_bins),
+                 "--quiet"]) == 0
+    return Case(["count", c.cohort.plasma, "--bins", other_bins, "--pon", c.cohort.pon, "-o", c.counts_out], 2,
+                "wide_bins.tsv", "other bins than the panel of normals", [c.counts_out])
 
 
 def case_pon_of_one_library_twice(c: Context):

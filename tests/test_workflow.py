@@ -118,6 +118,18 @@ def test_a_sheet_tumor_fraction_reaches_only_its_sample(tmp_path, real_bam):
         [line for line in calls if "S1.counts.tsv" in line and "--tumor-fraction 0.12" in line]
 
 
+def test_a_prebuilt_panel_is_checked_by_each_count(tmp_path, real_bam):
+    """A prebuilt panel made with other bins or count filters fails at the count, not after it at the call."""
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(SHEET_HEADER + f"S1\tP1\t2026-01-05\tplasma\t{tmp_path}/S1.bam\n")
+    (tmp_path / "S1.bam").write_bytes(b"placeholder")
+    (tmp_path / "panel.npz").write_bytes(b"placeholder")
+    result, _ = _run_with_sheet(tmp_path, sheet, real_bam, f"pon: {tmp_path}/panel.npz\n", "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    counts = [line for line in (result.stdout + result.stderr).splitlines() if "her2cnv count " in line]
+    assert len(counts) == 1 and f"--pon {tmp_path}/panel.npz" in counts[0]
+
+
 def test_a_misspelt_config_key_is_refused(tmp_path):
     """A typo must not silently fall back to the default: 'outdri' would have written to results/."""
     config = tmp_path / "config.yaml"

@@ -53,8 +53,8 @@ def call_inputs(args, bins, source, filters: dict | None, filters_source=None):
                          f"number can be read from plasma), got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, metadata = io.read_panel(args.pon)
-    pon.check_compatible(bins, panels["all"], source, args.pon)
-    pon.check_same_filters(filters, metadata["count_filters"], filters_source or source, args.pon)
+    pon.check_counted_like_panel(bins, filters, panels["all"], metadata["count_filters"], source,
+                                 filters_source or source, args.pon)
     return panels, io.read_thresholds(args.thresholds), patient, date
 
 

@@ -1,5 +1,6 @@
 """``her2cnv count``: fragments per bin from one BAM/CRAM."""
 import logging
+from dataclasses import asdict
 
 from .. import counts, io
 from .progress import progress_bar
@@ -26,6 +27,8 @@ def add_parser(subparsers, common):
                         help="count only fragments in this length window, e.g. 90-150 (default: all lengths)")
     parser.add_argument("--short-length", metavar="MIN-MAX", default="90-150",
                         help="window for the short-fragment channel (default %(default)s)")
+    parser.add_argument("--pon", help="panel of normals the counts are for: refuse, before counting, bins or "
+                                      "filters other than its normals were counted with ('call' would refuse them)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="extra reading threads (default %(default)s): an indexed BAM/CRAM is read by N + 1 "
                              "threads (at most one per core) over regions of the genome, each inflating its own "
@@ -46,6 +49,11 @@ def run(args):
     short = counts.parse_length_window(args.short_length, "--short-length")
     filters = counts.CountFilters(min_mapq=args.min_mapq, exclude_flags=args.exclude_flags,
                                   min_length=window[0], max_length=window[1], short_min=short[0], short_max=short[1])
+    if args.pon:
+        from .. import pon  # not at the top: a plain count stays free of the panel's imports (scipy)
+        panels, metadata = io.read_panel(args.pon)
+        pon.check_counted_like_panel(bins, asdict(filters), panels["all"], metadata["count_filters"], args.bins,
+                                     f"{args.bam} (these count options)", args.pon)
     result = count_with_progress(args, bins, filters)
     if result.outcomes["fragments_counted"] == 0:
         log.warning("%s: no fragment passed the filters (see the outcomes in %s)", args.bam, args.output)

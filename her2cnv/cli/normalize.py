@@ -21,8 +21,8 @@ def run(args):
     counts = io.read_counts(args.counts)
     panels, metadata = io.read_panel(args.pon)
     panel = panels[args.channel]
-    pon.check_compatible(counts.bins, panel, args.counts, args.pon)
-    pon.check_same_filters(counts.metadata.get("filters"), metadata["count_filters"], args.counts, args.pon)
+    pon.check_counted_like_panel(counts.bins, counts.metadata.get("filters"), panel, metadata["count_filters"],
+                                 args.counts, args.counts, args.pon)
     profile = normalize.log2_ratios(normalize.channel_counts(counts, args.channel), panel, counts.bins)
     header = {"channel": args.channel, "noise_mapd": round(profile.noise, 5),
               "locus_noise_mapd": round(profile.locus_noise, 5), "gc_bias": round(profile.gc_bias, 5),

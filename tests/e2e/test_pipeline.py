@@ -93,6 +93,13 @@ def test_counts_from_other_bins_are_refused(cohort, tmp_path, capsys):
     assert not list((tmp_path / "out").glob("*.call.json"))
 
 
+def test_count_checked_against_its_panel_counts_the_same(cohort, tmp_path):
+    """'count --pon' only checks: the table is the plain count's, byte for byte."""
+    run("count", cohort / "N0.bam", "--bins", cohort / "bins.tsv", "--pon", cohort / "pon.npz",
+        "-o", tmp_path / "N0.counts.tsv")
+    assert (tmp_path / "N0.counts.tsv").read_bytes() == (cohort / "N0.counts.tsv").read_bytes()
+
+
 def test_truncated_bam_fails_cleanly(cohort, tmp_path, capsys):
     data = (cohort / "N0.bam").read_bytes()
     (tmp_path / "cut.bam").write_bytes(data[: len(data) // 3])
