@@ -16,16 +16,22 @@ FIGURES = ("genome", "chr17")  # a call's PNGs: SAMPLE.genome.png (genome_plot),
 POINT_COLOUR = "#9aa5b1"
 SEGMENT_COLOUR = "#c0392b"
 GENE_COLOUR = "#2c3e50"
-MIN_LABELLED_GENE = 5000
+PLASMA_COPY_TICKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
+GENE_LABEL_GAP = 4  # pixels between a gene's label and the next gene on its row
 
 
-def _figure(width: float, height: float, columns: int = 1, width_ratios=None, rows: int = 1):
+def _figure(width: float, height: float, rows: int = 1):
+    plt = _pyplot()
+    return plt, plt.subplots(rows, 1, figsize=(width, height), dpi=100)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt, plt.subplots(rows, columns, figsize=(width, height), dpi=100, width_ratios=width_ratios)
+    return plt
 
 
 def _png(plt, figure) -> bytes:
@@ -69,9 +75,12 @@ def genome_plot(profile: Profile, segments: Segments, bins: Bins, baseline: floa
 
 def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float, assembly: Assembly,
                call: Erbb2Call) -> bytes:
-    """Left: all of chr17. Right: the 17q12 locus with the amplicon genes drawn and named. Plasma copy
-    number on the right axis."""
-    plt, (figure, (whole, locus)) = _figure(11, 3.8, columns=2, width_ratios=(1.6, 1))
+    """Left: all of chr17. Right: the 17q12 locus, with plasma copy number on the right axis, above a track of
+    the amplicon genes, each named."""
+    plt = _pyplot()
+    figure, panels = plt.subplot_mosaic([["whole", "locus"], ["whole", "genes"]], figsize=(11, 4.6), dpi=100,
+                                        width_ratios=(1.6, 1), height_ratios=(3, 1.25))
+    whole, locus, genes = panels["whole"], panels["locus"], panels["genes"]
     on17 = np.array([canonical_contig(c) == "17" for c in bins.chrom.tolist()], dtype=bool)
     middle = (bins.start + bins.end) / 2e6
     relative = profile.log2_ratio - baseline
@@ -84,24 +93,62 @@ def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float
                       [segments.log2_ratio[i] - baseline] * 2, color=SEGMENT_COLOUR, lw=2)
         axes.axhline(0, color="black", lw=0.6)
         axes.set_ylim(-1.5, _top(segments.log2_ratio[on17_segments] - baseline, 3.2))
-        axes.set_xlabel("chr17 position (Mb)")
+    whole.set_xlabel("chr17 position (Mb)")
     whole.axvline(assembly.arm_boundaries["chr17"] / 1e6, color="#bdc3c7", ls="--", lw=0.8)
     whole.axvspan(locus_start / 1e6, locus_end / 1e6, color="#f5b041", alpha=0.3, lw=0)
     whole.set_ylabel("log2 ratio to diploid")
-    locus.set_xlim(locus_start / 1e6, locus_end / 1e6)
-    for row, (name, start, end) in enumerate(zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends)):
-        height = -0.95 - 0.14 * (row % 4)
-        locus.plot([start / 1e6, end / 1e6], [height, height], lw=4,
-                   color="#d35400" if name == "ERBB2" else GENE_COLOUR, solid_capstyle="butt")
-        if end - start >= MIN_LABELLED_GENE:  # the smallest genes (TCAP, PNMT, MIEN1) stay unlabelled
-            locus.annotate(name, (end / 1e6, height), xytext=(2, -3), textcoords="offset points", fontsize=6)
+    for axes in (locus, genes):
+        axes.set_xlim(locus_start / 1e6, locus_end / 1e6)
+    locus.tick_params(labelbottom=False)
     right = locus.secondary_yaxis("right", functions=(lambda v: 2 * 2 ** np.asarray(v),
                                                       lambda c: np.log2(np.clip(np.asarray(c), 1e-3, None) / 2)))
+    right.set_yticks([c for c in PLASMA_COPY_TICKS if -1.5 <= np.log2(c / 2) <= locus.get_ylim()[1]])
     right.set_ylabel("plasma copy number")
     whole.set_title(f"{call.sample}: {call.status.replace('_', ' ')}", fontsize=10)
     locus.set_title(f"17q12 amplicon: ERBB2 plasma copy number {call.plasma_copy_number:.2f}", fontsize=9)
+    genes.set_xlabel("chr17 position (Mb)")
+    genes.set_yticks([])
+    for side in ("left", "right", "top"):
+        genes.spines[side].set_visible(False)
     figure.tight_layout()
+    _gene_track(genes, figure, assembly)
     return _png(plt, figure)
+
+
+def _gene_track(axes, figure, assembly: Assembly) -> None:
+    """Draw the amplicon genes on ``axes``, each with its name after it, packed into as few rows as keep every
+    bar and name clear of the others (9 genes share 160 kb beside ERBB2). Drawn after the layout is fixed, as
+    the packing is in pixels."""
+    renderer = figure.canvas.get_renderer()
+    left, right = axes.get_xlim()
+    pixels_per_mb = axes.get_window_extent(renderer).width / (right - left)
+    shown = [(name, start / 1e6, end / 1e6) for name, start, end in
+             zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends) if start / 1e6 < right and end / 1e6 > left]
+    labels = [axes.annotate(name, (end, 0), xytext=(2, 0), textcoords="offset points", va="center", fontsize=6,
+                            fontweight="bold" if name == "ERBB2" else "normal") for name, _, end in shown]
+    spans = [((start - left) * pixels_per_mb, (end - left) * pixels_per_mb + 2 + label.get_window_extent(renderer).width)
+             for (_, start, end), label in zip(shown, labels)]
+    rows = gene_rows(spans, GENE_LABEL_GAP)
+    for (name, start, end), label, row in zip(shown, labels, rows):
+        axes.plot([start, end], [row, row], lw=4, color="#d35400" if name == "ERBB2" else GENE_COLOUR,
+                  solid_capstyle="butt")
+        label.xy = (end, row)
+    axes.set_ylim(max(max(rows, default=0), 4) + 0.8, -0.8)
+
+
+def gene_rows(spans: list[tuple[float, float]], gap: float) -> list[int]:
+    """A row for each (left, right) span, in the given order: the first row where it starts more than ``gap``
+    after the last span placed there ends (greedy interval packing: as many rows as spans overlap at most,
+    when spans come sorted by their left ends)."""
+    row_ends: list[float] = []
+    rows = []
+    for left, right in spans:
+        row = next((r for r, end in enumerate(row_ends) if left > end + gap), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(right)
+        row_ends[row] = right
+        rows.append(row)
+    return rows
 
 
 def trend_plot(patient: str, dates: list[str], plasma: list[float], plasma_ci: list, fraction: list,
