@@ -30,9 +30,8 @@ def add_parser(subparsers, common):
     parser.set_defaults(handler=run)
 
 
-def _content(path) -> tuple:
+def _content(fingerprint: dict) -> tuple:
     """What two names of one BAM (or a copy) share: size and checksum, not the path."""
-    fingerprint = io.file_fingerprint(path)
     return fingerprint["size"], fingerprint["checksum"]
 
 
@@ -44,8 +43,11 @@ def run(args):
         raise InputError(f"--sample: {error}" if args.sample else
                          f"{args.output}: {error} (from the output name); set one with --sample") from None
     simulate.check_seed(args.seed)
-    if all(Path(path).is_file() for path in (args.tumor, args.normal)) and (
-            os.path.samefile(args.tumor, args.normal) or _content(args.tumor) == _content(args.normal)):
+    # taken once, for this check and for the summary (a missing input is reported by the scan below)
+    inputs = {role: io.file_fingerprint(path) for role, path in (("tumor", args.tumor), ("normal", args.normal))
+              if Path(path).is_file()}
+    if len(inputs) == 2 and (os.path.samefile(args.tumor, args.normal) or
+                             _content(inputs["tumor"]) == _content(inputs["normal"])):
         raise InputError(f"{args.normal}: is the same file as {args.tumor} (or a copy); give a tumour and a normal BAM")
     bar = progress_bar(args, f"diluting into {args.output}")
     try:
@@ -69,7 +71,7 @@ def run(args):
         bar.close()
     summary = simulate.dilution_summary(plan, tally, {
         "format": io.DILUTION_FORMAT, "version": __version__, "sample": sample,
-        "tumor": io.file_fingerprint(args.tumor), "normal": io.file_fingerprint(args.normal),
+        "tumor": inputs["tumor"], "normal": inputs["normal"],
         "requested_fragments": args.fragments})
     io.write_json(io.beside_output(args.output, "dilution.json"), summary)
     log.info("%s: %d fragments, tumour fraction %.4f (requested %g)", Path(args.output), summary["n_fragments"],
