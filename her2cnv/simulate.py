@@ -85,7 +85,8 @@ DEFAULT_OFF_TARGET_DEPTH = 0.2
 DEFAULT_READ_LENGTH = 100
 DEFAULT_DUPLICATE_RATE = 0.05
 DEFAULT_TUMOR_FRACTION = 0.2
-DEFAULT_AMPLICON = ("chr17", 39_600_000, 39_900_000)
+# the default ERBB2 amplicon, 300 kb from NEUROD2 into IKZF3; on GRCh37 the same span about ERBB2's midpoint
+DEFAULT_AMPLICON = {"GRCh38": ("chr17", 39_600_000, 39_900_000), "GRCh37": ("chr17", 37_756_253, 38_056_253)}
 DEFAULT_ERBB2_COPY_NUMBER = 20.0
 PRESETS = ("erbb2_focal", "arm_gain_17q", "crc_typical", "none")
 ERBB2_EVENT = "ERBB2_focal"  # the name of the erbb2_focal preset's event
@@ -273,11 +274,12 @@ def parse_event(text: str) -> CopyNumberEvent:
 
 
 def erbb2_amplicon(assembly: Assembly, size: int | None = None) -> tuple[str, int, int]:
-    """The focal ERBB2 amplicon: chr17:39.6-39.9 Mb, or that span scaled to ``size`` about ERBB2's midpoint.
+    """The focal ERBB2 amplicon: chr17:39.6-39.9 Mb (GRCh38), or that span scaled to ``size`` about ERBB2's
+    midpoint.
 
     Scaling about the gene's midpoint keeps ERBB2 inside the amplicon at any size.
     """
-    chrom, start, end = DEFAULT_AMPLICON
+    chrom, start, end = DEFAULT_AMPLICON[assembly.name]
     if size is None:
         return chrom, start, end
     if size < 1000:

@@ -25,14 +25,16 @@ def add_parser(subparsers, common):
                                    description="Simulate data with a known truth for testing and demos.")
     nested = parser.add_subparsers(dest="simulate_command", metavar="WHAT", required=True)
 
-    reference = nested.add_parser("reference", parents=[common], help="a synthetic GRCh38-named reference FASTA",
+    reference = nested.add_parser("reference", parents=[common], help="a synthetic reference FASTA",
                                   description="Random sequence with GC isochores, N gaps and low-mappability "
                                               "blocks; chr17 at its real length, other contigs scaled. Writes "
                                               "REF.fa, REF.fa.fai and the model sidecar REF.fa.her2cnv.json.")
     reference.add_argument("-o", "--output", required=True, help="FASTA to write")
     _add_reference_options(reference)
     reference.add_argument("--contigs", default=",".join(simulate.DEFAULT_CONTIGS),
-                           help="comma-separated GRCh38 contigs; chr17 is always included (default %(default)s)")
+                           help="comma-separated contigs (UCSC names); chr17 is always included (default %(default)s)")
+    reference.add_argument("--assembly", choices=sorted(simulate.DEFAULT_AMPLICON), default=simulate.ASSEMBLY,
+                           help="whose contig lengths, arms and ERBB2 position (default %(default)s)")
 
     sample = nested.add_parser("sample", parents=[common], help="a cfDNA BAM with a truth JSON",
                                description="A coordinate-sorted, indexed paired-end BAM of plasma cfDNA: a diploid "
@@ -50,7 +52,7 @@ def add_parser(subparsers, common):
                         help="share of plasma DNA from the tumour (default %(default)s)")
     sample.add_argument("--preset", action="append", choices=simulate.PRESETS,
                         help="tumour copy-number events; repeat to combine, later ones win where they overlap "
-                             "(default erbb2_focal: chr17:39.6-39.9 Mb at CN 20)")
+                             "(default erbb2_focal: chr17:39.6-39.9 Mb at CN 20 on GRCh38)")
     sample.add_argument("--event", action="append", default=[], metavar="CHROM:START-END:CN",
                         help="a tumour copy number over a 1-based inclusive region, applied after the presets; "
                              "repeatable, e.g. chr17:39600001-39900000:20")
@@ -112,7 +114,7 @@ def run(args):
 
 
 def run_reference(args):
-    assembly = io.load_assembly(simulate.ASSEMBLY)
+    assembly = io.load_assembly(args.assembly)
     contigs = [c.strip() for c in args.contigs.split(",") if c.strip()]
     model = simulate.reference_model(assembly, contigs, args.scale, args.seed)
     _write_reference(args, args.output, model)
