@@ -202,17 +202,25 @@ def _index_problem(data: bytes) -> str | None:
         return None
     try:
         if is_csi:
-            (aux_length,) = struct.unpack_from("<i", data, 12)
+            depth, aux_length = struct.unpack_from("<ii", data, 8)
             offset = 16 + max(aux_length, 0)
         else:
-            aux_length, offset = 0, 4
+            depth, aux_length, offset = 5, 0, 4
+        if not 0 <= depth <= 20:
+            return f"a binning depth of {depth}"
+        # bins of the scheme: 0 to n - 1, and n + 1, the pseudo-bin of per-reference counts (spec 5.2/5.3);
+        # htslib loops for ever on some bin numbers beyond them (a fuzzed .csi)
+        scheme_bins = ((1 << (3 * (depth + 1))) - 1) // 7
         (n_references,) = struct.unpack_from("<i", data, offset)
         offset += 4
         for _ in range(max(n_references, 0)):
             (n_bins,) = struct.unpack_from("<i", data, offset)
             offset += 4
             for _ in range(max(n_bins, 0)):
-                offset += 12 if is_csi else 4  # bin (and a CSI's loffset)
+                (bin_number,) = struct.unpack_from("<I", data, offset)
+                if bin_number >= scheme_bins and bin_number != scheme_bins + 1:
+                    return f"bin {bin_number:,} is not a bin of its scheme"
+                offset += 12 if is_csi else 4  # the bin (and a CSI's loffset)
                 (n_chunks,) = struct.unpack_from("<i", data, offset)
                 offset += 4 + 16 * n_chunks
                 if n_chunks < 0:

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,14 +361,29 @@ def case_bam_index_truncated(c: Context):
 def case_bam_csi_truncated(c: Context):
     """A .csi, which htslib takes before a .bai, cut and compressed again: htslib read past its buffer and the
     process died (exit 139), or skipped it as if there were no index."""
-    bam = c.tmp / "cut_index.bam"
+    return _damaged_csi(c, lambda layout: layout[:len(layout) // 2],
+                        "a damaged BAM index (it ends inside its data: truncated)")
+
+
+def case_bam_csi_with_a_bin_outside_its_scheme(c: Context):
+    """One byte of a bin number changed (a fuzzed .csi): htslib looped for ever reading the first contig."""
+    def edit(layout: bytes) -> bytes:
+        (aux_length,) = struct.unpack_from("<i", layout, 12)
+        first_bin = 16 + aux_length + 4 + 4  # after the header, the reference count and the first bin count
+        return layout[:first_bin + 3] + b"\xc7" + layout[first_bin + 4:]
+
+    return _damaged_csi(c, edit, "is not a bin of its scheme); rebuild it with 'samtools index' or remove it")
+
+
+def _damaged_csi(c: Context, edit, phrase: str) -> Case:
+    bam = c.tmp / "damaged_index.bam"
     shutil.copy(c.cohort.normals[0], bam)
     shutil.copy(f"{c.cohort.normals[0]}.bai", f"{bam}.bai")  # a sound .bai is not the one htslib would read
     pysam.index("-c", str(bam))
     layout = gzip.decompress(Path(f"{bam}.csi").read_bytes())
     with pysam.BGZFile(f"{bam}.csi", "wb") as index:
-        index.write(layout[:len(layout) // 2])
-    return c.count(bam, names="cut_index.bam.csi", phrase="a damaged BAM index (it ends inside its data: truncated)")
+        index.write(edit(layout))
+    return c.count(bam, "--threads", 1, names="damaged_index.bam.csi", phrase=phrase)  # readers over regions
 
 
 def case_count_output_is_a_pipe(c: Context):
