@@ -54,15 +54,20 @@ def main_script() -> None:
     run("pon", *normals, "-o", work / "pon.npz")
     shutil.rmtree(work / "calls", ignore_errors=True)
     thresholds = io.read_thresholds()
-    responses = {}
+    responses, coverage = {}, {}
     for key, prefix, first_seed, fraction, copies, _ in STATES:
         replicates = [json.loads(call(f"{prefix}{seed}", first_seed + seed, fraction, "--patient", prefix,
                                       copies=copies).read_text()) for seed in range(args.replicates)]
-        responses[key] = collections.Counter()
+        responses[key], coverage[key] = collections.Counter(), collections.Counter()
         for first, second in itertools.permutations(replicates, 2):  # ordered: either may be the baseline
             points = [monitor.timepoint(first, "2026-01-01", first["sample"]),
                       monitor.timepoint(second, "2026-02-01", second["sample"])]
-            responses[key][monitor.track_patient(points, thresholds)[1]["change_from_baseline"]["response"]] += 1
+            change = monitor.track_patient(points, thresholds)[1]["change_from_baseline"]
+            responses[key][change["response"]] += 1
+            for quantity in ("excess_plasma_copy_number", "tumor_fraction", "tumor_copy_number"):
+                interval = (change.get(quantity) or {}).get("ci95")
+                if interval:  # the truth is no change: replicate draws of one state
+                    coverage[key][quantity, interval[0] <= 0 <= interval[1]] += 1
     series = [call(f"S_{label}", 900 + i, fraction, "--patient", "S", "--date", date)
               for i, (label, date, fraction) in enumerate(SERIES)]
     run("monitor", *series, "-o", work / "monitor")
@@ -72,7 +77,11 @@ def main_script() -> None:
     for key, _, _, _, _, label in STATES:
         pairs, stable = sum(responses[key].values()), responses[key]["stable"]
         lines += [f"- {label}: `stable` **{stable}/{pairs} ({stable / pairs:.0%})**; all categories: "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(responses[key].items())) + "."]
+                  + ", ".join(f"{k} {v}" for k, v in sorted(responses[key].items())) + ". The change's 95% "
+                  "interval holds the true change (none) for " + ", ".join(
+                      f"{quantity.replace('_', ' ')} in {coverage[key][quantity, True]}/"
+                      f"{coverage[key][quantity, True] + coverage[key][quantity, False]} pairs"
+                      for quantity in ("excess_plasma_copy_number", "tumor_fraction", "tumor_copy_number")) + "."]
     lines += ["",
               "Series (truth: baseline TF 20%, day 21 TF 5%, progression TF 30%; ERBB2 CN 20):", "",
               "| sample | date | status | PCN | TF | response | excess PCN change |", "|---|---|---|---|---|---|---|"]
