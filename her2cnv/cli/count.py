@@ -6,6 +6,7 @@ from .. import counts, io
 from .progress import progress_bar
 
 log = logging.getLogger(__name__)
+IMPROPER_PAIR_WARNING = 0.05  # bwa mem's own window left 12% of simulated cfDNA's passing records improper
 
 
 def add_parser(subparsers, common):
@@ -64,8 +65,19 @@ def count_with_progress(args, bins, filters):
     """Count ``args.bam`` into ``bins``, with a progress bar on a terminal (shared by 'count' and 'run')."""
     bar = progress_bar(args, f"counting {args.bam}")
     try:
-        return counts.count_bam(args.bam, bins, filters, reference=args.reference, threads=args.threads,
-                                sample=args.sample, progress=bar,
-                                assembly_lengths=io.load_assembly(bins.assembly).contig_lengths)
+        result = counts.count_bam(args.bam, bins, filters, reference=args.reference, threads=args.threads,
+                                  sample=args.sample, progress=bar,
+                                  assembly_lengths=io.load_assembly(bins.assembly).contig_lengths)
     finally:
         bar.close()
+    outcomes = result.outcomes
+    passed = sum(outcomes[key] for key in ("improper_pair", "mate_of_counted_fragment", "outside_fragment_length",
+                                           "outside_bins", "fragments_counted"))  # the flag and MAPQ filters
+    improper = outcomes["improper_pair"] / max(passed, 1)
+    if improper >= IMPROPER_PAIR_WARNING:
+        log.warning("%s: %.0f%% of the records that passed the filters are in pairs not flagged proper, which are "
+                    "not counted: an aligner flags only "
+                    "pairs inside the insert-size window it estimated (bwa mem: most fragments over ~260 bp), so "
+                    "count the panel's normals from the same pipeline (README, 'How counting works')",
+                    args.bam, 100 * improper)
+    return result
