@@ -122,11 +122,12 @@ def _gene_track(axes, figure, assembly: Assembly) -> None:
     renderer = figure.canvas.get_renderer()
     left, right = axes.get_xlim()
     pixels_per_mb = axes.get_window_extent(renderer).width / (right - left)
-    shown = [(name, start / 1e6, end / 1e6) for name, start, end in
-             zip(assembly.gene_names, assembly.gene_starts, assembly.gene_ends) if start / 1e6 < right and end / 1e6 > left]
+    genes = zip(assembly.gene_names, assembly.gene_starts / 1e6, assembly.gene_ends / 1e6)
+    shown = [(name, start, end) for name, start, end in genes if start < right and end > left]
     labels = [axes.annotate(name, (end, 0), xytext=(2, 0), textcoords="offset points", va="center", fontsize=6,
                             fontweight="bold" if name == "ERBB2" else "normal") for name, _, end in shown]
-    spans = [((start - left) * pixels_per_mb, (end - left) * pixels_per_mb + 2 + label.get_window_extent(renderer).width)
+    spans = [((start - left) * pixels_per_mb,
+              (end - left) * pixels_per_mb + 2 + label.get_window_extent(renderer).width)  # 2: the name's offset
              for (_, start, end), label in zip(shown, labels)]
     rows = gene_rows(spans, GENE_LABEL_GAP)
     for (name, start, end), label, row in zip(shown, labels, rows):

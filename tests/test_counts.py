@@ -501,4 +501,5 @@ def test_many_improper_pairs_are_pointed_out(random_bam, tmp_path, capsys):
         assert main(["count", str(bam), "--bins", str(bins), "-o", str(tmp_path / "out.tsv"), "--quiet"]) == 0
         assert io.read_counts(tmp_path / "out.tsv").outcomes["improper_pair"] == (354 if warned else 1)
         printed = capsys.readouterr().err
-        assert ("% of the records that passed the filters are in pairs not flagged proper" in printed) == warned, printed
+        warning = "% of the records that passed the filters are in pairs not flagged proper"
+        assert (warning in printed) == warned, printed
