@@ -175,9 +175,7 @@ def _check_bam_index(path: Path) -> None:
     buffer and kills the process (exit 134 or 139), which no error handling can catch; others it skips and reads
     as if no index were there. An index with neither magic is left to htslib, which refuses it."""
     # htslib's search order for a BAM's index: the .csi names first, then the .bai ones
-    candidates = [Path(f"{path}{suffix}") for suffix in (".csi", ".bai")]
-    candidates.insert(1, path.with_suffix(".csi"))
-    candidates.append(path.with_suffix(".bai"))
+    candidates = [Path(f"{path}.csi"), path.with_suffix(".csi"), Path(f"{path}.bai"), path.with_suffix(".bai")]
     index = next((candidate for candidate in candidates if candidate.is_file()), None)
     if index is None:
         return
