@@ -204,30 +204,38 @@ def _index_problem(data: bytes) -> str | None:
             offset = 16 + max(aux_length, 0)
         else:
             depth, aux_length, offset = 5, 0, 4
-        if not 0 <= depth <= 20:
-            return f"a binning depth of {depth}"
+        if not 0 <= depth <= 9:  # htslib counts bins in an int: deeper schemes overflow it (and it loops)
+            return f"a binning depth of {depth} (htslib handles 0-9)"
         # bins of the scheme: 0 to n - 1, and n + 1, the pseudo-bin of per-reference counts (spec 5.2/5.3);
         # htslib loops for ever on some bin numbers beyond them (a fuzzed .csi)
         scheme_bins = ((1 << (3 * (depth + 1))) - 1) // 7
         (n_references,) = struct.unpack_from("<i", data, offset)
         offset += 4
-        for _ in range(max(n_references, 0)):
+        if min(aux_length, n_references) < 0:
+            return "a negative count"
+        for _ in range(n_references):
             (n_bins,) = struct.unpack_from("<i", data, offset)
             offset += 4
+            seen = set()
             for _ in range(max(n_bins, 0)):
                 (bin_number,) = struct.unpack_from("<I", data, offset)
                 if bin_number >= scheme_bins and bin_number != scheme_bins + 1:
                     return f"bin {bin_number:,} is not a bin of its scheme"
+                if bin_number in seen:  # htslib then ignores the whole index, saying nothing
+                    return f"bin {bin_number:,} twice in one reference"
+                seen.add(bin_number)
                 offset += 12 if is_csi else 4  # the bin (and a CSI's loffset)
                 (n_chunks,) = struct.unpack_from("<i", data, offset)
                 offset += 4 + 16 * n_chunks
                 if n_chunks < 0:
                     return "a negative chunk count"
+                if bin_number == scheme_bins + 1 and n_chunks != 2:  # htslib reads its second chunk unchecked
+                    return f"its pseudo-bin has {n_chunks} chunks, not 2"
             n_intervals = 0
             if not is_csi:
                 (n_intervals,) = struct.unpack_from("<i", data, offset)
                 offset += 4 + 8 * n_intervals
-            if min(aux_length, n_references, n_bins, n_intervals) < 0:
+            if min(n_bins, n_intervals) < 0:
                 return "a negative count"
     except struct.error:
         return "it ends inside its data: truncated"

@@ -103,7 +103,8 @@ def chr17_plot(profile: Profile, segments: Segments, bins: Bins, baseline: float
     right = locus.secondary_yaxis("right", functions=(lambda v: 2 * 2 ** np.asarray(v),
                                                       lambda c: np.log2(np.clip(np.asarray(c), 1e-3, None) / 2)))
     bottom, top = locus.get_ylim()
-    right.set_yticks([c for c in PLASMA_COPY_TICKS if bottom <= np.log2(c / 2) <= top])
+    ticks = [c for c in PLASMA_COPY_TICKS if bottom <= np.log2(c / 2) <= top]
+    right.set_yticks(ticks if top <= 5 else [c for c in ticks if c & (c - 1) == 0])  # above PCN 64: powers of 2
     right.set_ylabel("plasma copy number")
     whole.set_title(f"{call.sample}: {call.status.replace('_', ' ')}", fontsize=10)
     locus.set_title(f"17q12 amplicon: ERBB2 plasma copy number {call.plasma_copy_number:.2f}", fontsize=9)

@@ -8,9 +8,11 @@ indexed), with parts made small so that many reads straddle part boundaries.
 The last tests hold ``count``'s start-up to what it needs: no pandas, whose
 tables io.table_chunks and io.read_columns write and read.
 """
+import gzip
 import logging
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import threading
@@ -503,3 +505,17 @@ def test_many_improper_pairs_are_pointed_out(random_bam, tmp_path, capsys):
         printed = capsys.readouterr().err
         warning = "% of the records that passed the filters are in pairs not flagged proper"
         assert (warning in printed) == warned, printed
+
+
+@pytest.mark.parametrize("options", [[], ["-c"], ["-c", "-m", "4"], ["-c", "-m", "16"]])
+def test_indexes_samtools_writes_pass_the_index_check(random_bam, tmp_path, options):
+    """Valid indexes are never refused (audit 13B also tried -m 1, 12, an x.csi name, reads on few contigs)."""
+    bam = tmp_path / "sorted.bam"
+    pysam.sort("-o", str(bam), str(random_bam))
+    pysam.index(*options, str(bam))
+    data = Path(f"{bam}.csi" if options else f"{bam}.bai").read_bytes()
+    layout = gzip.decompress(data) if options else data
+    assert her2cnv.counts._index_problem(layout) is None
+    broken = bytearray(layout)
+    struct.pack_into("<i", broken, 16 + struct.unpack_from("<i", layout, 12)[0] if options else 4, -1)
+    assert her2cnv.counts._index_problem(bytes(broken)) == "a negative count"  # the reference count

@@ -375,6 +375,13 @@ def case_bam_csi_with_a_bin_outside_its_scheme(c: Context):
     return _damaged_csi(c, edit, "is not a bin of its scheme); rebuild it with 'samtools index' or remove it")
 
 
+def case_bam_csi_deeper_than_htslib_can_bin(c: Context):
+    """htslib counts a scheme's bins in an int, which a depth of 10 or more overflows: at 11 its region reads
+    looped for ever, deaf to SIGTERM (audit 13B)."""
+    return _damaged_csi(c, lambda layout: layout[:8] + struct.pack("<i", 11) + layout[12:],
+                        "a binning depth of 11 (htslib handles 0-9)")
+
+
 def _damaged_csi(c: Context, edit, phrase: str) -> Case:
     bam = c.tmp / "damaged_index.bam"
     shutil.copy(c.cohort.normals[0], bam)
