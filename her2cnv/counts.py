@@ -173,7 +173,8 @@ def _check_bam_index(path: Path) -> None:
     """Refuse the index htslib would load for ``path`` if its structure is broken, before pysam opens the file
     and with it the index: on some truncated .bai and .csi files htslib frees memory twice or reads past its
     buffer and kills the process (exit 134 or 139), which no error handling can catch; others it skips and reads
-    as if no index were there. An index with neither magic is left to htslib, which refuses it."""
+    as if no index were there. An index with neither magic is left to htslib, which ignores it: the BAM is then
+    read without an index, as the log says."""
     # htslib's search order for a BAM's index: the .csi names first, then the .bai ones
     candidates = [Path(f"{path}.csi"), path.with_suffix(".csi"), Path(f"{path}.bai"), path.with_suffix(".bai")]
     index = next((candidate for candidate in candidates if candidate.is_file()), None)
@@ -194,7 +195,7 @@ def _check_bam_index(path: Path) -> None:
 def _index_problem(data: bytes) -> str | None:
     """What is wrong with the layout of a BAI or CSI (SAM spec 5.2, 5.3): a header, then per reference its bins
     with their chunks, and a BAI's linear index; an optional count of unplaced reads at the end. None if
-    nothing, or if ``data`` is neither (htslib refuses those itself)."""
+    nothing, or if ``data`` is neither (htslib ignores those: the BAM is read without an index)."""
     is_csi = data[:4] == b"CSI\x01"
     if not is_csi and data[:4] != b"BAI\x01":
         return None

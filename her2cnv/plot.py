@@ -18,6 +18,7 @@ SEGMENT_COLOUR = "#c0392b"
 GENE_COLOUR = "#2c3e50"
 PLASMA_COPY_TICKS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
 GENE_LABEL_GAP = 4  # pixels between a gene's label and the next gene on its row
+GENE_LABEL_OFFSET = 2  # points from a gene's end to its label
 
 
 def _figure(width: float, height: float, rows: int = 1):
@@ -126,10 +127,11 @@ def _gene_track(axes, figure, assembly: Assembly) -> None:
     pixels_per_mb = axes.get_window_extent(renderer).width / (right - left)
     genes = zip(assembly.gene_names, assembly.gene_starts / 1e6, assembly.gene_ends / 1e6)
     shown = [(name, start, end) for name, start, end in genes if start < right and end > left]
-    labels = [axes.annotate(name, (end, 0), xytext=(2, 0), textcoords="offset points", va="center", fontsize=6,
-                            fontweight="bold" if name == "ERBB2" else "normal") for name, _, end in shown]
+    labels = [axes.annotate(name, (end, 0), xytext=(GENE_LABEL_OFFSET, 0), textcoords="offset points", va="center",
+                            fontsize=6, fontweight="bold" if name == "ERBB2" else "normal") for name, _, end in shown]
+    offset = GENE_LABEL_OFFSET * figure.dpi / 72  # points to pixels
     spans = [((start - left) * pixels_per_mb,
-              (end - left) * pixels_per_mb + 2 + label.get_window_extent(renderer).width)  # 2: the name's offset
+              (end - left) * pixels_per_mb + offset + label.get_window_extent(renderer).width)
              for (_, start, end), label in zip(shown, labels)]
     rows = gene_rows(spans, GENE_LABEL_GAP)
     for (name, start, end), label, row in zip(shown, labels, rows):
@@ -149,7 +151,8 @@ def gene_rows(spans: list[tuple[float, float]], gap: float) -> list[int]:
         row = next((r for r, end in enumerate(row_ends) if left > end + gap), len(row_ends))
         if row == len(row_ends):
             row_ends.append(right)
-        row_ends[row] = right
+        else:
+            row_ends[row] = right
         rows.append(row)
     return rows
 

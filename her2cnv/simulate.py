@@ -8,8 +8,8 @@ Reference: random bases in GC isochores, N gaps (contig ends, a centromere
 block at the arm boundary, a few small gaps), low-mappability blocks, and a
 per-region capture/sequencing efficiency that every sample on the reference
 shares (the systematic bias a panel of normals must learn). chr17 keeps its
-real GRCh38 length so ERBB2 sits at its real coordinates; other contigs are
-scaled down to keep files small.
+real length (GRCh38, or GRCh37) so ERBB2 sits at its real coordinates; other
+contigs are scaled down to keep files small.
 
 Sample: per 1 kb window (or capture target), expected fragments =
 depth / (2 x read length) x bases x (1 - N fraction) x mixture x GC bias x
