@@ -38,6 +38,7 @@ contig loaded per reader).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io as io_module
 import logging
@@ -169,36 +170,48 @@ def open_alignments(path, reference=None, threads: int = 0):
     return alignments
 
 
-def _check_bam_index(path: Path) -> None:
+def _check_bam_index(path: Path) -> bool:
     """Refuse the index htslib would load for ``path`` if its structure is broken, before pysam opens the file
     and with it the index: on some truncated .bai and .csi files htslib frees memory twice or reads past its
-    buffer and kills the process (exit 134 or 139), which no error handling can catch; others it skips and reads
-    as if no index were there. An index with neither magic is left to htslib, which ignores it: the BAM is then
-    read without an index, as the log says."""
+    buffer and kills the process (exit 134 or 139), which no error handling can catch; others, and files that
+    are no index at all, it skips and reads the BAM as if no index were there (a stray x.bam.csi hiding a sound
+    x.bam.bai). Returns whether the index ends with the optional count of unplaced reads (True if no index)."""
     # htslib's search order for a BAM's index: the .csi names first, then the .bai ones
     candidates = [Path(f"{path}.csi"), path.with_suffix(".csi"), Path(f"{path}.bai"), path.with_suffix(".bai")]
     index = next((candidate for candidate in candidates if candidate.is_file()), None)
     if index is None:
-        return
+        return True
+    status = index.stat()
+    return _checked_index(index, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _checked_index(index: Path, size: int, modified_ns: int) -> bool:
+    """``_check_bam_index`` for one index file, once per version of it (size and time of change): each reading
+    thread opens the BAM, and a 30x genome's .bai takes 0.2 s to walk."""
     data = index.read_bytes()
-    if data[:2] == b"\x1f\x8b":  # a .csi is BGZF-compressed
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
-            raise InputError(f"{index}: a damaged BAM index (cannot be decompressed: {error}); rebuild it with "
-                             "'samtools index' or remove it") from None
-    problem = _index_problem(data)
-    if problem:
-        raise InputError(f"{index}: a damaged BAM index ({problem}); rebuild it with 'samtools index' or remove it")
+    try:
+        if data[:2] == b"\x1f\x8b":  # a .csi is BGZF-compressed
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as error:
+                raise ValueError(f"cannot be decompressed: {error}") from None
+        end = _index_end(data)
+        if len(data) not in (end, end + 8):  # the optional count of unplaced reads: 8 bytes
+            raise ValueError("it ends inside its data: truncated" if len(data) < end + 8 else
+                             f"{len(data) - end - 8:,} bytes after its end")
+    except ValueError as problem:
+        raise InputError(f"{index}: a damaged BAM index ({problem}); rebuild it with 'samtools index' or remove it") \
+            from None
+    return len(data) == end + 8
 
 
-def _index_problem(data: bytes) -> str | None:
-    """What is wrong with the layout of a BAI or CSI (SAM spec 5.2, 5.3): a header, then per reference its bins
-    with their chunks, and a BAI's linear index; an optional count of unplaced reads at the end. None if
-    nothing, or if ``data`` is neither (htslib ignores those: the BAM is read without an index)."""
+def _index_end(data: bytes) -> int:
+    """Where the per-reference data of a BAI or CSI end (SAM spec 5.2, 5.3: a header, then per reference its bins
+    with their chunks, and a BAI's linear index); a ValueError says what is wrong with its layout."""
     is_csi = data[:4] == b"CSI\x01"
     if not is_csi and data[:4] != b"BAI\x01":
-        return None
+        raise ValueError("empty" if not data else "it starts as neither a BAI nor a CSI does: not an index")
     try:
         if is_csi:
             depth, aux_length = struct.unpack_from("<ii", data, 8)
@@ -206,14 +219,14 @@ def _index_problem(data: bytes) -> str | None:
         else:
             depth, aux_length, offset = 5, 0, 4
         if not 0 <= depth <= 9:  # htslib counts bins in an int: deeper schemes overflow it (and it loops)
-            return f"a binning depth of {depth} (htslib handles 0-9)"
+            raise ValueError(f"a binning depth of {depth} (htslib handles 0-9)")
         # bins of the scheme: 0 to n - 1, and n + 1, the pseudo-bin of per-reference counts (spec 5.2/5.3);
         # htslib loops for ever on some bin numbers beyond them (a fuzzed .csi)
         scheme_bins = ((1 << (3 * (depth + 1))) - 1) // 7
         (n_references,) = struct.unpack_from("<i", data, offset)
         offset += 4
         if min(aux_length, n_references) < 0:
-            return "a negative count"
+            raise ValueError("a negative count")
         for _ in range(n_references):
             (n_bins,) = struct.unpack_from("<i", data, offset)
             offset += 4
@@ -221,29 +234,26 @@ def _index_problem(data: bytes) -> str | None:
             for _ in range(max(n_bins, 0)):
                 (bin_number,) = struct.unpack_from("<I", data, offset)
                 if bin_number >= scheme_bins and bin_number != scheme_bins + 1:
-                    return f"bin {bin_number:,} is not a bin of its scheme"
+                    raise ValueError(f"bin {bin_number:,} is not a bin of its scheme")
                 if bin_number in seen:  # htslib then ignores the whole index, saying nothing
-                    return f"bin {bin_number:,} twice in one reference"
+                    raise ValueError(f"bin {bin_number:,} twice in one reference")
                 seen.add(bin_number)
                 offset += 12 if is_csi else 4  # the bin (and a CSI's loffset)
                 (n_chunks,) = struct.unpack_from("<i", data, offset)
                 offset += 4 + 16 * n_chunks
                 if n_chunks < 0:
-                    return "a negative chunk count"
+                    raise ValueError("a negative chunk count")
                 if bin_number == scheme_bins + 1 and n_chunks != 2:  # htslib reads its second chunk unchecked
-                    return f"its pseudo-bin has {n_chunks} chunks, not 2"
+                    raise ValueError(f"its pseudo-bin has {n_chunks} chunks, not 2")
             n_intervals = 0
             if not is_csi:
                 (n_intervals,) = struct.unpack_from("<i", data, offset)
                 offset += 4 + 8 * n_intervals
             if min(n_bins, n_intervals) < 0:
-                return "a negative count"
+                raise ValueError("a negative count")
     except struct.error:
-        return "it ends inside its data: truncated"
-    if len(data) not in (offset, offset + 8):
-        return "it ends inside its data: truncated" if len(data) < offset + 8 else \
-            f"{len(data) - offset - 8:,} bytes after its end"
-    return None
+        raise ValueError("it ends inside its data: truncated") from None
+    return offset
 
 
 @contextlib.contextmanager
@@ -490,6 +500,11 @@ def _count_regions(extension, alignments, new_totals, n_readers: int, path, refe
             files.callback(reader.close)  # the iterators go before their files
         tallies = [new_totals() for _ in readers]
         failure = _read_parts(readers, tallies, parts, progress, expected)
+        if failure is None and expected and not _check_bam_index(Path(path)):
+            # the index omits the optional count of unplaced reads (htslib reads it as 0): count them again
+            unplaced_records = new_totals()
+            failure = _read_parts(readers[:1], [unplaced_records], parts[:1], None, 0)
+            expected += int(unplaced_records.outcomes[0])
     if failure is not None:
         reader, (tid, begin, end), status = failure
         where = "unplaced reads" if tid < 0 else f"{references[tid]}:{begin + 1}-" + (

@@ -1012,7 +1012,7 @@ def read_panel(path) -> tuple[dict, dict]:
     """Read a panel of normals: ({channel: Panel}, metadata). Never unpickles anything."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: {'is a directory, not' if path.is_dir() else 'no such'} panel of normals")
+        raise InputError(f"{path}: {'is a directory, not a' if path.is_dir() else 'no such'} panel of normals")
     if not zipfile.is_zipfile(path):  # before numpy, whose message for other files suggests unpickling them
         raise InputError(f"{path}: not a readable her2cnv panel of normals (not a complete .npz archive: "
                          "truncated, or another kind of file); make one with 'her2cnv pon'")

@@ -376,19 +376,35 @@ def check_same_filters(filters: dict | None, panel_filters: dict, source: str, p
     MAPQ or other flags change every bin's depth against the reference (a 90-150 bp window read a TF-20%
     sample as 39.5%, plasma CN 9.4 for 5.6, with QC passing)."""
     if filters != panel_filters:
-        raise InputError(f"{source}: counted with other filters than the normals of {panel_source} "
+        raise InputError(f"{source}: other count filters than the normals of {panel_source} were counted with "
                          f"({filter_differences(filters, panel_filters)}); count the sample with the options its "
                          "panel's normals were counted with")
 
 
+# the 'count' option that sets each recorded filter, and for windows the fields of its MIN-MAX
+FILTER_OPTIONS = (("--min-mapq", ("min_mapq",)), ("--exclude-flags", ("exclude_flags",)),
+                  ("--fragment-length", ("min_length", "max_length")), ("--short-length", ("short_min", "short_max")))
+
+
 def filter_differences(filters: dict | None, others: dict | None) -> str:
+    """The count options that differ, as they are given: '--fragment-length 90-150 vs none'."""
     filters, others = filters or {}, others or {}
 
-    def shown(value):  # counts.NO_MAXIMUM, a length no fragment reaches, reads as no limit
-        return "none" if isinstance(value, int) and value >= 1 << 40 else value
+    def shown(values: dict, keys: tuple[str, ...]) -> str:
+        low, high = values.get(keys[0]), values.get(keys[-1])
+        if low is None and high is None:
+            return "not recorded"
+        if len(keys) == 1:
+            return hex(low) if keys[0] == "exclude_flags" and isinstance(low, int) else str(low)
+        if low == 0 and isinstance(high, int) and high >= 1 << 40:  # counts.NO_MAXIMUM: no limit
+            return "none"
+        return f"{low}-" + ("" if isinstance(high, int) and high >= 1 << 40 else str(high))
 
-    return ", ".join(f"{key} {shown(filters.get(key))} vs {shown(others.get(key))}"
-                     for key in sorted(set(filters) | set(others)) if filters.get(key) != others.get(key))
+    known = {key for _, keys in FILTER_OPTIONS for key in keys}
+    options = [(option, keys) for option, keys in FILTER_OPTIONS] + [
+        (key, (key,)) for key in sorted((set(filters) | set(others)) - known)]  # from an edited or newer file
+    return ", ".join(f"{option} {shown(filters, keys)} vs {shown(others, keys)}" for option, keys in options
+                     if any(filters.get(key) != others.get(key) for key in keys))
 
 
 def check_compatible(bins: Bins, panel: Panel, source: str, panel_source: str | None = None) -> None:

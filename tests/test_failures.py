@@ -382,6 +382,17 @@ def case_bam_csi_deeper_than_htslib_can_bin(c: Context):
                         "a binning depth of 11 (htslib handles 0-9)")
 
 
+def case_bam_index_that_is_no_index(c: Context):
+    """A file under an index name that is no index (here a stray x.bam.csi, which htslib takes before the sound
+    x.bam.bai): htslib ignored it and read the BAM without an index, saying nothing."""
+    bam = c.tmp / "stray_index.bam"
+    shutil.copy(c.cohort.normals[0], bam)
+    shutil.copy(f"{c.cohort.normals[0]}.bai", f"{bam}.bai")
+    Path(f"{bam}.csi").write_text("chr17\t39688094\t39728658\tERBB2\n")
+    return c.count(bam, "--threads", 1, names="stray_index.bam.csi",
+                   phrase="a damaged BAM index (it starts as neither a BAI nor a CSI does: not an index)")
+
+
 def _damaged_csi(c: Context, edit, phrase: str) -> Case:
     bam = c.tmp / "damaged_index.bam"
     shutil.copy(c.cohort.normals[0], bam)
@@ -660,7 +671,7 @@ def _counted_in_a_window(c: Context, bam: Path) -> Path:
 def case_call_counts_with_other_filters_than_the_panel(c: Context):
     """A length window reads every bin at another depth than the panel's normals: refused, not miscalled
     (a TF-20% sample read as 39.5%, plasma CN 9.4 for 5.6, QC passing)."""
-    return c.call(_counted_in_a_window(c, c.cohort.plasma), phrase="(max_length 150 vs none, min_length 90 vs 0)")
+    return c.call(_counted_in_a_window(c, c.cohort.plasma), phrase="(--fragment-length 90-150 vs none)")
 
 
 def case_count_with_other_filters_than_the_panel(c: Context):
@@ -668,7 +679,7 @@ def case_count_with_other_filters_than_the_panel(c: Context):
     panel so)."""
     return c.count(c.cohort.plasma, "--pon", c.cohort.pon, "--fragment-length", "90-150",
                    names=f"{c.cohort.plasma.name} (these count options)",
-                   phrase="(max_length 150 vs none, min_length 90 vs 0)")
+                   phrase="(--fragment-length 90-150 vs none)")
 
 
 def case_count_with_other_bins_than_the_panel(c: Context):
@@ -1008,7 +1019,7 @@ def test_no_read_passing_the_filters_is_indeterminate_by_qc(small_cohort, tmp_pa
     # library counted alike), the call is made and fails QC
     assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"),
                  "--no-plots", "--quiet"]) == 2
-    assert "counted with other filters than the normals of" in capfd.readouterr().err
+    assert "(--min-mapq 255 vs 20)" in capfd.readouterr().err
     counts = edit_counts(counts, tmp_path / "N0.counts.tsv",
                          header_edit=lambda line: line.replace('"min_mapq":255', '"min_mapq":20'))
     assert main(["call", str(counts), "--pon", str(small_cohort.pon), "-o", str(tmp_path / "out"),
