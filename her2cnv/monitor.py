@@ -48,7 +48,6 @@ from .types import Thresholds, check_safe_name
 
 Z95 = 1.959964
 MONITOR_THRESHOLDS = ("response_fraction", "progression_fraction", "min_change_z_score")
-DETECTED = ("high_level_amplification", "low_level_gain")
 
 
 def check_date(text: str | None, source: str) -> str | None:

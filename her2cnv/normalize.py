@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bins import canonical_contig
-from .types import Bins, FragmentCounts, GcCurveError, Panel, Profile
+from .types import BinMask, Bins, FragmentCounts, GcCurveError, Panel, Profile
 
 GC_STEP = 0.005  # GC bins of 0.5% for the LOESS medians
 LOESS_SPAN = 0.3  # fraction of the bins each local fit uses
@@ -76,14 +76,18 @@ def autosomal(bins: Bins) -> np.ndarray:
     return np.array([canonical_contig(c) not in ("X", "Y", "M") for c in bins.chrom.tolist()], dtype=bool)
 
 
+# the bits that follow from the reference alone (``static_mask``)
+REFERENCE_MASK = BinMask.EXTREME_GC | BinMask.MOSTLY_N | BinMask.SEX_CHROMOSOME | BinMask.NO_GC
+
+
 def static_mask(bins: Bins) -> np.ndarray:
     """Mask bits that follow from the reference alone (GC, N content, sex chromosomes)."""
     mask = np.zeros(len(bins), dtype=np.uint8)
-    mask[~np.isfinite(bins.gc)] |= 32
+    mask[~np.isfinite(bins.gc)] |= BinMask.NO_GC
     with np.errstate(invalid="ignore"):
-        mask[(bins.gc < GC_RANGE[0]) | (bins.gc > GC_RANGE[1])] |= 4
-    mask[bins.n_fraction > MAX_N_FRACTION] |= 8
-    mask[~autosomal(bins)] |= 16
+        mask[(bins.gc < GC_RANGE[0]) | (bins.gc > GC_RANGE[1])] |= BinMask.EXTREME_GC
+    mask[bins.n_fraction > MAX_N_FRACTION] |= BinMask.MOSTLY_N
+    mask[~autosomal(bins)] |= BinMask.SEX_CHROMOSOME
     return mask
 
 
@@ -149,7 +153,7 @@ def gc_corrected_log2(counts: np.ndarray, bins: Bins, mask: np.ndarray):
     curve_group, node, fraction = np.full(len(bins), -1), np.zeros(len(bins), dtype=np.int64), np.zeros(len(bins))
     loadings = []
     gc_bias, largest_group = 0.0, 0
-    fittable = ((mask & (4 | 8 | 16 | 32)) == 0) & ~on_amplicon(bins)
+    fittable = ((mask & REFERENCE_MASK) == 0) & ~on_amplicon(bins)
     gc = np.nan_to_num(bins.gc, nan=0.5)
     for group in np.unique(groups):
         members = groups == group

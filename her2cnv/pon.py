@@ -35,7 +35,7 @@ from .bins import arm_index, arm_masks, canonical_contig
 from .errors import InputError
 from .normalize import LN2_SQUARED, denoise, gc_corrected_log2, inverse_variance, mapd, on_amplicon, static_mask
 from .segment import neighbour_overdispersion, segment_profile
-from .types import Assembly, Bins, Panel
+from .types import Assembly, BinMask, Bins, Panel
 
 MIN_NORMALS = 3
 RECOMMENDED_NORMALS = 15
@@ -64,7 +64,7 @@ class PanelReport:
     used: tuple[str, ...]
     outliers: dict[str, str]  # sample -> reason (left out unless kept)
     n_components: int
-    masked: dict[str, int]  # reason bit -> bins
+    masked: dict[str, int]  # reason (``BinMask.reasons``) -> bins
     noise_gc_only: float  # median MAPD of cross-fitted normals: GC correction only
     noise_reference: float  # ... after dividing by the panel's reference
     noise_denoised: float  # ... after projecting out the panel's components
@@ -196,7 +196,7 @@ def efficiency_log2(reference: np.ndarray, ratios: np.ndarray, expected: np.ndar
 
 def coverage_mask(reference: np.ndarray, counts: np.ndarray) -> np.ndarray:
     atypical = ~np.isfinite(reference) | (np.abs(reference) > COVERAGE_LIMIT) | (np.median(counts, axis=0) == 0)
-    return np.where(atypical, 1, 0).astype(np.uint8)
+    return np.where(atypical, BinMask.ATYPICAL_DEPTH, 0).astype(np.uint8)
 
 
 def cross_fit(log2_depth: np.ndarray, counts: np.ndarray, expected: np.ndarray, bins: Bins, usable: np.ndarray,
@@ -298,7 +298,7 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
     excluded = constitutional_changes(log2_depth, expected, bins, mask == 0, assembly)
     ratios = normal_ratios(counts, expected, excluded)
     reference = reference_log2(ratios)
-    mask[(mask == 0) & ~np.isfinite(reference)] |= 1
+    mask[(mask == 0) & ~np.isfinite(reference)] |= BinMask.ATYPICAL_DEPTH
     denoised, _ = cross_fit(log2_depth, counts, expected, bins, mask == 0, excluded)
     _, variance_ratio = systematic_variance(denoised, expected, mask == 0, bins.kind)
     limit = max(chi_square_quantile(SPREAD_SIGNIFICANCE_Z, len(names)) / len(names), SPREAD_MIN_RATIO)
@@ -306,7 +306,7 @@ def _fit(log2_depth, expected, counts, bins: Bins, names, channel: str,
         members = (mask == 0) & (bins.kind == value)
         if members.any():
             relative = variance_ratio[members] / np.median(variance_ratio[members])
-            mask[np.flatnonzero(members)[relative > limit]] |= 2
+            mask[np.flatnonzero(members)[relative > limit]] |= BinMask.NOISY
     usable = mask == 0
     if not usable.any():
         raise InputError("panel of normals: every bin is masked (are the normals empty or the bins wrong?)")
@@ -355,7 +355,7 @@ def build_panel(normal_counts: np.ndarray, bins: Bins, names: tuple[str, ...], *
     genome = (bins.kind != "locus") & panel.usable
     noise = {label: float(np.median([mapd(p, bins.chrom, genome) for p in profiles]))
              for label, profiles in (("gc", gc_only), ("reference", reference_only), ("denoised", denoised))}
-    masked = {str(bit): int(np.sum((panel.mask & bit) != 0)) for bit in (1, 2, 4, 8, 16, 32)}
+    masked = {reason: int(np.sum((panel.mask & bit) != 0)) for reason, bit in BinMask.reasons().items()}
     report = PanelReport(used=names, outliers=outliers, n_components=panel.basis.shape[0], masked=masked,
                          noise_gc_only=noise["gc"], noise_reference=noise["reference"],
                          noise_denoised=noise["denoised"], arm_level_error=panel.arm_level_error,

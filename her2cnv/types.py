@@ -230,15 +230,20 @@ class Segments:
         return len(self.chrom)
 
 
-# Why a bin is left out of normalisation and calling (bit flags; 0 = usable).
-MASK_REASONS = {
-    1: "atypical coverage in the normals (median below half or above twice the typical depth)",
-    2: "high residual spread in the normals",
-    4: "extreme GC content",
-    8: "mostly N",
-    16: "sex chromosome (dosage differs between donors)",
-    32: "no GC content (all N)",
-}
+class BinMask:
+    """Why a bin is left out of normalisation and calling: the bits of ``Panel.mask`` (0 = usable). Plain ints,
+    which numpy ORs into a uint8 array (an ``enum.IntFlag`` member it widens to int64, and refuses)."""
+
+    ATYPICAL_DEPTH = 1  # median depth in the normals below half or above twice the typical depth
+    NOISY = 2  # high residual spread in the normals
+    EXTREME_GC = 4
+    MOSTLY_N = 8
+    SEX_CHROMOSOME = 16  # dosage differs between donors
+    NO_GC = 32  # all N: no GC content
+
+    @classmethod
+    def reasons(cls) -> dict[str, int]:
+        return {name.lower(): bit for name, bit in vars(cls).items() if name.isupper()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -260,7 +265,7 @@ class Panel:
     reference_log2: np.ndarray  # (n_bins,)
     efficiency_log2: np.ndarray  # (n_bins,)
     systematic_variance: np.ndarray  # (n_bins,)
-    mask: np.ndarray  # (n_bins,) uint8 bit flags, see MASK_REASONS
+    mask: np.ndarray  # (n_bins,) uint8 bit flags, see BinMask
     basis: np.ndarray  # (n_components, n_bins), zero at masked bins
     null_bins: np.ndarray  # (n_null_bins,) int64: bin indices of the chr17 profiles kept for nulls
     null_log2: np.ndarray  # (n_normals, n_null_bins): cross-fitted denoised log2 of each normal there
