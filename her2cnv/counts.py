@@ -21,9 +21,10 @@ How the file is read depends on ``threads`` (``--threads``):
   for the unplaced reads. Every contig is covered to its end (records past a
   contig's stated length included); a record belongs to the part whose region
   holds its start, and each thread adds into arrays of its own, which are summed
-  at the end: integer sums, so the result is the one pass's, to the count. With
-  BAM the records read are checked against the index's total, which catches a
-  stale index.
+  at the end: integer sums, so the result is the one pass's, to the count. The
+  records read are checked against the total of a BAM's index, or of a CRAM's
+  container headers (a .crai keeps no counts), which catches a stale or damaged
+  index: the file is then read again from start to end.
 - ``threads=N`` and no index (or SAM): one reading thread and N BGZF decompression
   threads in htslib's pool, as before there were region readers.
 
@@ -488,8 +489,12 @@ def _count_regions(extension, alignments, new_totals, n_readers: int, path, refe
     references, lengths = alignments.references, alignments.lengths
     indexed = np.zeros(len(references), dtype=np.int64)
     unplaced = extension.index_records(alignments, indexed)  # -1: the index keeps no counts (CRAM's)
-    expected = int(indexed.sum()) + unplaced if unplaced >= 0 else 0
-    weights = indexed.tolist() if expected else _crai_weights(path, len(references)) if alignments.is_cram else None
+    if unplaced >= 0:
+        expected, counted_by = int(indexed.sum()) + unplaced, "its index counts"
+        weights = indexed.tolist()
+    else:  # a .crai has no counts, and a slice it misplaces or loses is simply not read: the containers say
+        expected, counted_by = _cram_records(path) or 0, "its containers hold"
+        weights = _crai_weights(path, len(references))
     parts = plan_parts(weights if weights and sum(weights) else list(lengths), lengths,
                        PARTS_PER_READER * n_readers, extension.NO_COORDINATE, extension.END_OF_CONTIG)
     with contextlib.ExitStack() as files:
@@ -500,7 +505,7 @@ def _count_regions(extension, alignments, new_totals, n_readers: int, path, refe
             files.callback(reader.close)  # the iterators go before their files
         tallies = [new_totals() for _ in readers]
         failure = _read_parts(readers, tallies, parts, progress, expected)
-        if failure is None and expected and not _check_bam_index(Path(path)):
+        if failure is None and unplaced >= 0 and not _check_bam_index(Path(path)):
             # the index omits the optional count of unplaced reads (htslib reads it as 0): count them again
             unplaced_records = new_totals()
             failure = _read_parts(readers[:1], [unplaced_records], parts[:1], None, 0)
@@ -522,8 +527,8 @@ def _count_regions(extension, alignments, new_totals, n_readers: int, path, refe
         totals.add(other)
     if expected and int(totals.outcomes[0]) != expected:
         return _count_without_index(extension, new_totals, n_readers, path, reference, progress,
-                                    f"its index counts {expected:,} records but {int(totals.outcomes[0]):,} were "
-                                    "read through it")
+                                    f"{counted_by} {expected:,} records but {int(totals.outcomes[0]):,} were "
+                                    "read through its index")
     return totals
 
 
@@ -546,6 +551,67 @@ def _crai_weights(path, n_contigs: int) -> list[int] | None:
         log.debug("%s: cannot weigh the parts by %s (%s); using contig lengths", path, crai, error)
         return None
     return weights
+
+
+def _cram_records(path) -> int | None:
+    """The records a CRAM holds, summed over its container headers (CRAM spec 2.1 and 3.x, section 7: a length,
+    then ITF8/LTF8 integers, the fourth the container's records): one seek and read per container of ~10,000
+    records. None for another major version or a structure that cannot be walked, which reading reports."""
+    with open(path, "rb") as handle:
+        definition = handle.read(26)  # 'CRAM', major, minor, a 20-byte file id
+        if definition[:4] != b"CRAM" or definition[4] not in (2, 3):
+            return None
+        crc_bytes = 4 if definition[4] == 3 else 0
+        size, offset, records = os.fstat(handle.fileno()).st_size, 26, 0
+        while offset < size:
+            handle.seek(offset)
+            header = handle.read(1024)
+            try:
+                (length,), position = struct.unpack_from("<i", header), 4
+                fields = []
+                for decode in (_itf8, _itf8, _itf8, _itf8, _ltf8, _ltf8, _itf8, _itf8):  # ... blocks, landmarks
+                    value, position = decode(header, position)
+                    fields.append(value)
+                landmarks = fields[-1]
+                for _ in range(landmarks):
+                    if position + 5 > len(header):  # a long list of landmarks (slices): read on
+                        handle.seek(offset)
+                        header = handle.read(position + 5 * landmarks + 1024)
+                    _, position = _itf8(header, position)
+            except (struct.error, IndexError):
+                return None
+            if length < 0 or fields[3] < 0 or landmarks < 0:
+                return None
+            records += fields[3]
+            offset += position + crc_bytes + length
+    return records if offset == size else None
+
+
+def _itf8(data: bytes, position: int) -> tuple[int, int]:
+    """A CRAM ITF8 integer at ``position``, and the position after it: the first byte's leading 1-bits count
+    the bytes that follow (at most 4, the last giving only its low 4 bits); signed 32-bit."""
+    first = data[position]
+    extra = min(4, 8 - (first ^ 0xFF).bit_length())  # the leading 1-bits
+    if len(data) < position + 1 + extra:
+        raise IndexError("an ITF8 integer cut short")
+    value = first & (0xFF >> (extra + 1)) if extra < 4 else first & 0x0F
+    for byte in data[position + 1:position + min(extra, 3) + 1]:
+        value = value << 8 | byte
+    if extra == 4:
+        value = value << 4 | data[position + 4] & 0x0F
+    return value - (1 << 32) if value >= 1 << 31 else value, position + 1 + extra
+
+
+def _ltf8(data: bytes, position: int) -> tuple[int, int]:
+    """A CRAM LTF8 integer: like ITF8 but of up to 8 following bytes, every bit used."""
+    first = data[position]
+    extra = 8 - (first ^ 0xFF).bit_length()
+    if len(data) < position + 1 + extra:
+        raise IndexError("an LTF8 integer cut short")
+    value = first & (0xFF >> (extra + 1)) if extra < 8 else 0
+    for byte in data[position + 1:position + 1 + extra]:
+        value = value << 8 | byte
+    return value, position + 1 + extra
 
 
 def _read_parts(readers, tallies: list[_Totals], parts: list[list[Region]], progress, expected: int):
