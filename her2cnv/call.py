@@ -22,7 +22,7 @@ Levels are relative to the baseline from the tumour-fraction fit (its two-copy
 level), so plasma copy number ``PCN = 2 x 2^level``, and for a clonal event under
 a reading with ``m`` tumour copies at that baseline the tumour copy number is
 ``[R (2(1 - TF) + TF m) - 2(1 - TF)] / TF``, ``R = PCN / 2`` (``copy_number_at``;
-shared/REFERENCE-FACTS.md), which is ``2 + (PCN - 2) / TF`` read diploid. A depth
+reference/SOURCES.md), which is ``2 + (PCN - 2) / TF`` read diploid. A depth
 profile cannot tell a diploid tumour from a polyploid one (purity.PloidyReading),
 so every quantity is read under each reading the fit carries, and ``classify``
 makes a call only if it holds under all of them. For a fit's own readings the
@@ -203,7 +203,7 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
 def copy_number_at(plasma: float, fraction: float, baseline_copies: float = 2) -> float:
     """The tumour copy number of a clonal event at plasma copy number ``plasma`` (twice its ratio R to the
     profile's baseline level) and tumour fraction ``fraction``, when the tumour holds ``baseline_copies`` (m)
-    at that level: ``[R (2(1 - TF) + TF m) - 2(1 - TF)] / TF`` (shared/REFERENCE-FACTS.md), which for m = 2 is
+    at that level: ``[R (2(1 - TF) + TF m) - 2(1 - TF)] / TF`` (reference/SOURCES.md), which for m = 2 is
     ``2 + (PCN - 2) / TF``. Clipped at 0: a plasma copy number below 2 read at a small TF can give a negative
     value; no copy number is."""
     ratio = plasma / 2

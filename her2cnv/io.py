@@ -1291,7 +1291,8 @@ def write_monitor(json_path, tsv_path, document: dict) -> None:
             "excess_pcn_relative_change": excess.get("relative"),
             "excess_pcn_change_z": excess.get("z_score"), "flags": ";".join(change.get("flags", [])),
         })
-    write_table(tsv_path, pd.DataFrame(records), {"format": MONITOR_FORMAT, "patient": document["patient"]})
+    write_table(tsv_path, pd.DataFrame(records), {"format": MONITOR_FORMAT, "patient": document["patient"],
+                                                  "provenance": document["provenance"]})
 
 
 def read_sample_sheet(path) -> pd.DataFrame:
@@ -1307,8 +1308,6 @@ def read_optional_bytes(path) -> bytes | None:
     """A file's bytes, or None if it does not exist (for figures beside a call)."""
     path = Path(path)
     return path.read_bytes() if path.is_file() else None
-
-
 
 
 SUMMARY_FORMAT = "her2cnv.summary/2"  # /2: intervals read "low to high"

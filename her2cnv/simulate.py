@@ -62,7 +62,7 @@ GC_SLOPE_SD = 1.0
 GC_CURVATURE = (-12.0, -4.0)
 # Gaussian mixtures (weight, mean, sd) in bp: mono- and di-nucleosomal peaks, and for normal cfDNA a
 # sub-nucleosomal shoulder. 16% of normal and 47% of tumour fragments fall in 90-150 bp, so selecting them
-# enriches tumour DNA 2.9-fold: Mouliere 2018 found > 2-fold in > 95% of samples (shared/REFERENCE-FACTS.md).
+# enriches tumour DNA 2.9-fold: Mouliere 2018 found > 2-fold in > 95% of samples (reference/SOURCES.md).
 # (Until 2026-11-21 the tumour peak was narrow, sd 14, with a single-peak normal: an 8-fold enrichment that
 # flattered every use of fragment size.)
 FRAGMENT_LENGTH_MODEL = {

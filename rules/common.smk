@@ -152,12 +152,17 @@ def sheet_problems(path, sheet, lines):
                 f"{where}: BAM/CRAM {row.bam} of sample {row.sample} does not exist"
             )
         elif (key := same_file(row.bam)) in files:
+            first_line, first_role = files[key]
             problems.append(
-                f"{where}: BAM/CRAM {row.bam} is the file of line {files[key]} too; "
-                "a plasma sample listed as a normal would enter the panel of normals"
+                f"{where}: BAM/CRAM {row.bam} is the file of line {first_line} too; "
+                + (
+                    "a plasma sample listed as a normal would enter the panel of normals"
+                    if {first_role, row.role} == {"normal", "plasma"}
+                    else "one library would be counted as two samples"
+                )
             )
         else:
-            files[key] = line
+            files[key] = (line, row.role)
         if fraction_problem := tumor_fraction_problem(row):
             problems.append(f"{where}: {fraction_problem}")
     duplicated = sorted(set(sheet["sample"][sheet["sample"].duplicated()]))

@@ -762,11 +762,11 @@ def case_counts_with_unsafe_sample_name(c: Context):
 # -- options
 
 def case_tumor_fraction_above_one(c: Context):
-    return c.call(None, "--tumor-fraction", 1.5, names="--tumor-fraction", phrase="(0, 1]")
+    return c.call(None, "--tumor-fraction", 1.5, names="--tumor-fraction", phrase="must be in [0.001, 1]")
 
 
 def case_run_tumor_fraction_above_one_fails_before_counting(c: Context):
-    return c.run("--tumor-fraction", 1.5, names="--tumor-fraction", phrase="(0, 1]")
+    return c.run("--tumor-fraction", 1.5, names="--tumor-fraction", phrase="must be in [0.001, 1]")
 
 
 def thresholds_case(c: Context, toml: str, phrase: str) -> Case:

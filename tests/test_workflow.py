@@ -54,7 +54,9 @@ NO_ROLE_HEADER = "sample\tpatient\tdate\tbam\n"
      "line 2: unknown role 'tumour' (normal or plasma)\n{sheet}: line 3: sample name '../x' is not safe"),
     # a plasma sample also listed as a normal would enter the panel of normals (audit 12)
     (SHEET_HEADER, "S1\tP1\t2026-01-05\tplasma\t{bam}\nN1\tNA\tNA\tnormal\t{bam_link}\n",
-     "line 3: BAM/CRAM {bam_link} is the file of line 2 too"),
+     "line 3: BAM/CRAM {bam_link} is the file of line 2 too; a plasma sample listed as a normal would enter"),
+    (SHEET_HEADER, "S1\tP1\t2026-01-05\tplasma\t{bam}\nS2\tP1\t2026-01-26\tplasma\t{bam_link}\n",
+     "line 3: BAM/CRAM {bam_link} is the file of line 2 too; one library would be counted as two samples"),
     (SHEET_HEADER, "S1\tNA\tNA\tnormal\t{bam}\tx\n", "line 2: 6 fields, the header has 5"),
     (SHEET_HEADER.replace("\n", "\tpurity\n"), "S1\tNA\tNA\tnormal\t{bam}\t0.2\n", "unknown column(s) purity"),
     (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "S1\tP1\t2026-01-05\tplasma\t{bam}\t20%\n",
@@ -62,8 +64,8 @@ NO_ROLE_HEADER = "sample\tpatient\tdate\tbam\n"
     (SHEET_HEADER.replace("\n", "\ttumor_fraction\n"), "N1\tNA\tNA\tnormal\t{bam}\t0.1\n",
      "line 2: a tumour fraction (0.1) is given for a normal sample"),
 ], ids=["missing-column", "duplicate", "unknown-role", "missing-file", "unsafe-name", "plasma-without-date",
-        "impossible-date", "two-samples-one-date", "every-problem", "one-file-twice", "extra-field",
-        "unknown-column", "bad-tumor-fraction", "normal-with-tumor-fraction"])
+        "impossible-date", "two-samples-one-date", "every-problem", "plasma-also-normal", "one-file-two-plasmas",
+        "extra-field", "unknown-column", "bad-tumor-fraction", "normal-with-tumor-fraction"])
 def test_bad_sample_sheets_fail_before_any_job(tmp_path, real_bam, header, rows, message):
     bam2, bam_link = tmp_path / "second.bam", tmp_path / "link.bam"
     bam2.write_bytes(b"placeholder")
@@ -157,7 +159,8 @@ def test_demo_cohort_runs_through_a_job_submission_executor():
     # healthy donors carry no tumour DNA: TF below detection, so an amplification cannot be excluded
     assert all(body[f"N0{i}"]["status"] == "indeterminate" for i in range(1, 7))
     monitor = (results / "monitor" / "P1.monitor.tsv").read_text()
-    responses = {line.split("\t")[0]: line.split("\t")[6] for line in monitor.splitlines()[3:]}
+    rows = [line.split("\t") for line in monitor.splitlines() if not line.startswith("#")][1:]  # after the columns
+    responses = {row[0]: row[6] for row in rows}
     assert responses == {"P1_baseline": "baseline", "P1_day21": "molecular_response",
                          "P1_progression": "progression"}
     assert any((results / "logs" / "count").glob("N01.log"))

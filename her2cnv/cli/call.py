@@ -49,8 +49,8 @@ def call_inputs(args, bins, source, filters: dict | None, filters_source=None):
     from ``filters_source``, by default the same) and the thresholds: all 'call' needs besides the counts, so
     'run' refuses bad ones before the long count."""
     if args.tumor_fraction is not None and not MIN_GIVEN_FRACTION <= args.tumor_fraction <= 1:
-        raise InputError(f"--tumor-fraction must be in (0, 1], at least {MIN_GIVEN_FRACTION} (below it no copy "
-                         f"number can be read from plasma), got {args.tumor_fraction}")
+        raise InputError(f"--tumor-fraction must be in [{MIN_GIVEN_FRACTION}, 1] (below it no copy number can be "
+                         f"read from plasma), got {args.tumor_fraction}")
     patient, date = monitor.check_patient(args.patient), monitor.check_date(args.date, "--date")
     panels, metadata = io.read_panel(args.pon)
     pon.check_counted_like_panel(bins, filters, panels["all"], metadata["count_filters"], source,

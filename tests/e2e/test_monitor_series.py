@@ -24,7 +24,9 @@ def test_series_shows_response_then_progression(cohort):
         assert field in document["timepoints"][0]
     page = (cohort / "monitor" / "P9.monitor.html").read_text()
     assert "Research use only" in page and "data:image/png;base64," in page and "<script" not in page
-    assert (cohort / "monitor" / "P9.monitor.tsv").read_text().count("\n") == 2 + 1 + 3
+    table = (cohort / "monitor" / "P9.monitor.tsv").read_text().splitlines()
+    assert [line.split("=")[0] for line in table[:3]] == ["#format", "#patient", "#provenance"]
+    assert len(table) == 3 + 1 + 3  # the header, the columns, a row per draw
     # a sample sheet may fill in what calls lack, never contradict what they record (audit 12: it relabelled P9)
     sheet = cohort / "sheet.tsv"
     sheet.write_text("sample\tpatient\tdate\trole\tbam\n" + "".join(

@@ -55,7 +55,7 @@ def test_gene_labels_follow_the_reference_coordinates():
 
 
 def test_erbb2_span_in_both_builds_matches_reference_facts():
-    # REFERENCE-FACTS: GRCh38 39,687,914-39,730,426; GRCh37 37,844,167-37,886,679 (1-based inclusive)
+    # reference/SOURCES.md: GRCh38 39,687,914-39,730,426; GRCh37 37,844,167-37,886,679 (1-based inclusive)
     assert GRCH38.gene_span("ERBB2") == (39_687_913, 39_730_426)
     assert GRCH37.gene_span("ERBB2") == (37_844_166, 37_886_679)
 
