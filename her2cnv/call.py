@@ -170,6 +170,8 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
         "erbb2_usable_bins": int(usable_erbb2.sum()),
         "erbb2_expected_fragments": round(expected_erbb2, 1),
         "panel_components": profile.n_components,
+        "panel_depth_ratio": None if panel.normal_fragments is None else
+        round(int(outcomes.get("fragments_counted", 0)) / panel.normal_fragments, 2),
     }
     reasons = []
     if metrics["fragments_counted"] < thresholds.min_fragments:
@@ -197,6 +199,11 @@ def quality_control(outcomes: dict, profile: Profile, panel: Panel, erbb2_overla
         reasons.append(f"GC bias too strong ({profile.gc_bias:.2f} log2 > {thresholds.max_gc_bias})")
     if masked_fraction > thresholds.max_masked_fraction:
         reasons.append(f"{masked_fraction:.0%} of bins masked by the panel of normals")
+    if (metrics["panel_depth_ratio"] or 0) > thresholds.max_panel_depth_ratio:
+        reasons.append(f"{metrics['panel_depth_ratio']:.1f} times the fragments of the panel's normals (median "
+                       f"{panel.normal_fragments:,.0f}): the errors of their reference, which no interval carries, "
+                       "would outweigh the sample's own; call against normals sequenced at least "
+                       f"1/{thresholds.max_panel_depth_ratio:g} as deep")
     return {"pass": not reasons, "reasons": reasons, **metrics}
 
 

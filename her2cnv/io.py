@@ -978,8 +978,9 @@ def sam_records(contig: str | None, records, name_prefix: str, read_group: str) 
 
 # 2: adds arm_level_error; 3: adds the size_weighted channel; 4: bins checksum/2; 5: the reference from the
 # normals' clipped count ratios without their own copy-number changes (pon.reference_log2), and efficiency_log2;
-# 6: the normals' count filters (count_filters), which call, run and normalize compare with the sample's
-PON_FORMAT = "her2cnv.pon/6"
+# 6: the normals' count filters (count_filters), which call, run and normalize compare with the sample's;
+# 7: the normals' median fragments (normal_fragments), which QC compares with the sample's
+PON_FORMAT = "her2cnv.pon/7"
 PANEL_ARRAYS = ("reference_log2", "efficiency_log2", "systematic_variance", "mask", "basis", "null_bins", "null_log2",
                 "arm_level_error")
 
@@ -1028,6 +1029,9 @@ def read_panel(path) -> tuple[dict, dict]:
                 _header_value(path, metadata, key, lambda v: isinstance(v, list) and all(map(_text, v)),
                               "a list of names")
             _header_value(path, metadata, "count_filters", lambda v: isinstance(v, dict), "the normals' filters")
+            _header_value(path, metadata, "normal_fragments",
+                          lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                          "a positive number")
             missing = [channel for channel in CHANNELS if channel not in metadata["channels"]]
             if missing:
                 raise InputError(f"{path}: the panel of normals lacks channel(s) {', '.join(missing)}; rebuild it "
@@ -1038,7 +1042,8 @@ def read_panel(path) -> tuple[dict, dict]:
                 arrays["arm_level_error"] = float(arrays["arm_level_error"])
                 panels[channel] = Panel(channel=channel, bins_checksum=metadata["bins_checksum"],
                                         assembly=metadata["assembly"],
-                                        sample_names=tuple(metadata["samples"]), **arrays)
+                                        sample_names=tuple(metadata["samples"]),
+                                        normal_fragments=float(metadata["normal_fragments"]), **arrays)
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, json.JSONDecodeError,

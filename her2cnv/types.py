@@ -270,6 +270,7 @@ class Panel:
     null_bins: np.ndarray  # (n_null_bins,) int64: bin indices of the chr17 profiles kept for nulls
     null_log2: np.ndarray  # (n_normals, n_null_bins): cross-fitted denoised log2 of each normal there
     arm_level_error: float  # log2 SD of arm levels in cross-fitted normals beyond their SEs (95% upper bound)
+    normal_fragments: float | None = None  # the normals' median fragments counted (None: not known)
 
     def __post_init__(self):
         n = len(self.reference_log2)
@@ -348,6 +349,7 @@ class Thresholds:
     min_erbb2_fragments: float
     max_gc_bias: float
     max_masked_fraction: float
+    max_panel_depth_ratio: float
     response_fraction: float
     progression_fraction: float
     min_change_z_score: float
@@ -357,7 +359,7 @@ class Thresholds:
         it would silently turn calls around."""
         above = {"high_level_copy_number": 2, "min_amplification_copy_number": 2, "min_z_score": 0,
                  "max_focal_span": 0, "min_focal_z_score": 0, "min_fit_improvement": 0, "max_noise": 0,
-                 "max_gc_bias": 0, "progression_fraction": 0, "min_change_z_score": 0}
+                 "max_gc_bias": 0, "progression_fraction": 0, "min_change_z_score": 0, "max_panel_depth_ratio": 0}
         at_least = {"max_copy_state": 3, "segment_error_floor": 0, "state_penalty": 0, "min_segment_bins": 1,
                     "min_fragments": 0, "min_erbb2_fragments": 0}
         fractions = {"detection_probability": "[0.5, 1)", "min_reportable": "(0, 1)",

@@ -1029,6 +1029,28 @@ def test_no_read_passing_the_filters_is_indeterminate_by_qc(small_cohort, tmp_pa
     assert any("only 0 fragments counted" in reason for reason in call["qc"]["reasons"])
 
 
+def test_a_sample_far_deeper_than_the_panels_normals_fails_qc(small_cohort, tmp_path):
+    """The panel's reference errors are in no interval: a sample with 40 times the normals' fragments read TF
+    0.15 as 0.08 and CN-7 amplicons as high-level (audit 14B). Past max_panel_depth_ratio (10) QC fails."""
+    panels, metadata = her2cnv.io.read_panel(small_cohort.pon)
+    plasma = json.loads(her2cnv.io.read_text(small_cohort.plasma_counts).split("#outcomes=")[1].split("\n")[0])
+    fragments = plasma["fragments_counted"]
+    for ratio, passes in ((5, True), (20, False)):
+        pon = tmp_path / f"pon_{ratio}.npz"
+        her2cnv.io.write_panel(pon, panels, {**metadata, "normal_fragments": fragments / ratio})
+        out = tmp_path / f"out_{ratio}"
+        assert main(["call", str(small_cohort.plasma_counts), "--pon", str(pon), "-o", str(out), "--no-plots",
+                     "--quiet"]) == 0
+        call = json.loads(next(out.glob("*.call.json")).read_text())
+        assert call["qc"]["panel_depth_ratio"] == ratio and call["qc"]["pass"] == passes
+        if not passes:
+            assert call["erbb2"]["status"] == "indeterminate"
+            assert call["qc"]["reasons"] == [f"20.0 times the fragments of the panel's normals (median "
+                                             f"{fragments / 20:,.0f}): the errors of their reference, which no "
+                                             "interval carries, would outweigh the sample's own; call against "
+                                             "normals sequenced at least 1/10 as deep"]
+
+
 def _table(path: Path) -> list[str]:
     """A counts file without its provenance header: the bins and the counts."""
     return [line for line in path.read_text().splitlines() if not line.startswith("#")]

@@ -78,6 +78,9 @@ def run(args):
         "version": __version__, "assembly": first.bins.assembly, "bins_checksum": first.bins.checksum,
         "count_filters": first.metadata.get("filters"),
         "samples": list(panels["all"].sample_names), "channels": list(panels),
+        # how deep the reference is: 'call' refuses samples far deeper (thresholds.toml, max_panel_depth_ratio)
+        "normal_fragments": float(np.median([normal.outcomes["fragments_counted"] for normal in normals
+                                             if normal.sample in panels["all"].sample_names])),
         "reports": {channel: asdict(r) for channel, r in reports.items()},
         "parameters": {"keep_outliers": args.keep_outliers},
         "inputs": [io.file_fingerprint(path) for path in args.counts],

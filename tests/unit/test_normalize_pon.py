@@ -145,13 +145,13 @@ def test_gavish_donoho_finds_planted_components():
 def test_panel_file_round_trip_is_byte_stable(bins, panel, tmp_path):
     built, report = panel
     metadata = {"assembly": "GRCh38", "bins_checksum": bins.checksum, "samples": list(built.sample_names),
-                "channels": list(normalize.CHANNELS), "count_filters": {"min_mapq": 20}}
+                "channels": list(normalize.CHANNELS), "count_filters": {"min_mapq": 20}, "normal_fragments": 80_000}
     io.write_panel(tmp_path / "a.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
     io.write_panel(tmp_path / "b.npz", {channel: built for channel in normalize.CHANNELS}, metadata)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     panels, read_metadata = io.read_panel(tmp_path / "a.npz")
     np.testing.assert_array_equal(panels["all"].mask, built.mask)
-    assert panels["all"].arm_level_error == built.arm_level_error
+    assert panels["all"].arm_level_error == built.arm_level_error and panels["all"].normal_fragments == 80_000
     assert read_metadata["samples"] == list(built.sample_names)
     data = (tmp_path / "a.npz").read_bytes()
     (tmp_path / "corrupt.npz").write_bytes(data[: len(data) // 2])
