@@ -588,18 +588,16 @@ def _cram_records(path) -> int | None:
 
 
 def _itf8(data: bytes, position: int) -> tuple[int, int]:
-    """A CRAM ITF8 integer at ``position``, and the position after it: the first byte's leading 1-bits count
-    the bytes that follow (at most 4, the last giving only its low 4 bits); signed 32-bit."""
-    first = data[position]
-    extra = min(4, 8 - (first ^ 0xFF).bit_length())  # the leading 1-bits
-    if len(data) < position + 1 + extra:
-        raise IndexError("an ITF8 integer cut short")
-    value = first & (0xFF >> (extra + 1)) if extra < 4 else first & 0x0F
-    for byte in data[position + 1:position + min(extra, 3) + 1]:
-        value = value << 8 | byte
-    if extra == 4:
-        value = value << 4 | data[position + 4] & 0x0F
-    return value - (1 << 32) if value >= 1 << 31 else value, position + 1 + extra
+    """A CRAM ITF8 integer at ``position``, and the position after it: up to 3 following bytes it is an LTF8;
+    with 4 (first byte 1111xxxx) the last gives only its low 4 bits. Signed 32-bit."""
+    if data[position] < 0xF0:
+        value, end = _ltf8(data, position)
+    else:
+        if len(data) < position + 5:
+            raise IndexError("an ITF8 integer cut short")
+        value, end = (int.from_bytes(data[position:position + 4], "big") & 0x0FFFFFFF) << 4 \
+            | data[position + 4] & 0x0F, position + 5
+    return value - (1 << 32) if value >= 1 << 31 else value, end
 
 
 def _ltf8(data: bytes, position: int) -> tuple[int, int]:

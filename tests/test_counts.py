@@ -346,6 +346,17 @@ def test_the_records_of_a_cram_are_summed_from_its_containers(region_edges, tmp_
     assert her2cnv.counts._cram_records(cram) is None
 
 
+@pytest.mark.parametrize(("encoded", "value"), [
+    ("00", 0), ("7f", 127), ("8080", 128), ("bfff", 16383), ("c04000", 16384), ("e0200000", 2 ** 21),
+    ("f100000000", 2 ** 28), ("f7ffffff0f", 2 ** 31 - 1), ("ffffffff0f", -1), ("f800000000", -2 ** 31)])
+def test_itf8_integers_of_every_length_are_read(encoded, value):
+    """CRAM's ITF8 (spec 2.3): the container header's reference id is -1 for unplaced reads, 5 bytes long."""
+    data = bytes.fromhex(encoded)
+    assert her2cnv.counts._itf8(data, 0) == (value, len(data))
+    with pytest.raises(IndexError):  # cut short
+        her2cnv.counts._itf8(data[:-1], 0)
+
+
 def test_a_crai_that_loses_a_slice_means_a_second_pass(region_edges, tmp_path, caplog):
     """A .crai keeps no counts: a slice it lost at the start of a region (one changed byte of a fuzzed .crai joined
     two lines) was simply not read, and 1% of the records went uncounted, silently. The containers' own counts
